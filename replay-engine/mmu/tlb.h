@@ -1,0 +1,66 @@
+// A software TLB: the emulator's common memory access is one compare of the
+// page tag and one test of a rights bit, then a host pointer plus an offset.
+// Entries are 4 KiB even when the guest maps 2 MiB pages; a 2 MiB mapping
+// fills one entry per 4 KiB page touched.
+//
+// Rights are pre-combined per (access, privilege) so the fast path needs no
+// knowledge of paging: write rights are granted only once the guest entry's
+// dirty bit is set (so the first write takes the slow path and sets D), and
+// are withheld for physical pages that hold decoded code (so a write there
+// reaches the slow path, which invalidates the decoded code first).
+#pragma once
+
+#include "replay-engine/mmu/page_walk.h"
+
+#include <array>
+#include <cstdint>
+
+namespace krr {
+
+struct TlbEntry {
+    static constexpr uint64_t kInvalid = ~0ULL;
+    uint64_t tag = kInvalid;    // linear address >> 12
+    uint64_t physical_page = 0; // guest-physical address of the 4 KiB page
+    uint8_t* host = nullptr;    // the page in host memory, or null for MMIO
+    uint8_t rights = 0;         // tlb_right() bits
+    bool global = false;
+    bool from_large_page = false;
+};
+
+// The rights bit an access needs.
+constexpr uint8_t tlb_right(Access access, bool user) {
+    return static_cast<uint8_t>(1u << (static_cast<int>(access) + (user ? 3 : 0)));
+}
+
+class Tlb {
+public:
+    static constexpr size_t kEntries = 1024;
+
+    // The entry an access would use, or nullptr on a miss or missing right.
+    TlbEntry* find(uint64_t linear, uint8_t needed_right) {
+        TlbEntry& e = entries_[slot(linear)];
+        return (e.tag == (linear >> 12) && (e.rights & needed_right)) ? &e : nullptr;
+    }
+
+    // Fill from a successful walk. `cr0_wp` decides supervisor writes to
+    // read-only pages; `write_protected_page` withholds write rights (a page
+    // holding decoded code); `host_page` is null for non-RAM.
+    void insert(uint64_t linear, const Translation& t, bool cr0_wp, bool write_protected_page,
+                uint8_t* host_page);
+
+    void flush_all();
+    // A CR3 write: global entries survive.
+    void flush_non_global();
+    // INVLPG: the 4 KiB entry, and every entry that came from a large page
+    // covering the address.
+    void flush_page(uint64_t linear);
+    // Called when a physical page starts holding decoded code.
+    void revoke_writes_to(uint64_t physical_page);
+
+private:
+    static size_t slot(uint64_t linear) { return (linear >> 12) & (kEntries - 1); }
+    std::array<TlbEntry, kEntries> entries_{};
+    size_t large_entries_ = 0;
+};
+
+} // namespace krr
