@@ -1,0 +1,245 @@
+#include "replay-engine/mmu/linear_memory.h"
+
+#include <algorithm>
+
+namespace krr {
+
+namespace {
+
+constexpr uint64_t kCr0Wp = 1ULL << 16;
+
+} // namespace
+
+void LinearMemory::protect_code_page(uint64_t physical_page) {
+    uint64_t index = physical_page >> 12;
+    if (index >= ram_.size() / kPageSize) {
+        return;
+    }
+    if (code_pages_.empty()) {
+        code_pages_.assign(ram_.size() / kPageSize, 0);
+    }
+    if (!code_pages_[index]) {
+        code_pages_[index] = 1;
+        tlb_.revoke_writes_to(physical_page & ~0xfffULL);
+    }
+}
+
+void LinearMemory::unprotect_code_page(uint64_t physical_page) {
+    uint64_t index = physical_page >> 12;
+    if (index < code_pages_.size()) {
+        code_pages_[index] = 0;
+    }
+}
+
+bool LinearMemory::is_code_page(uint64_t physical_page) const {
+    uint64_t index = physical_page >> 12;
+    return index < code_pages_.size() && code_pages_[index];
+}
+
+TlbEntry& LinearMemory::fill(uint64_t linear, Access access, bool user) {
+    if (!is_canonical(linear)) {
+        throw GuestFault::gp(0);
+    }
+    Translation t = walk_page_tables(ram_, paging_, linear, access, user);
+    if (!t.ok) {
+        throw GuestFault::pf(linear, t.error_code);
+    }
+    uint64_t page = t.physical & ~0xfffULL;
+    tlb_.insert(linear, t, (paging_.cr0 & kCr0Wp) != 0, is_code_page(page),
+                ram_.host(page, kPageSize));
+    TlbEntry* e = tlb_.find(linear, tlb_right(Access::Read, false));
+    // insert() always grants supervisor reads, so the entry is found.
+    return *e;
+}
+
+uint64_t LinearMemory::translate(uint64_t linear, Access access, bool user) {
+    if (TlbEntry* e = tlb_.find(linear, tlb_right(access, user))) {
+        return e->physical_page | (linear & 0xfff);
+    }
+    // A miss, or an entry without this right: walk again. The walk checks the
+    // rights, sets A/D, and may refill the TLB with write rights withheld (a
+    // code page), which is why the physical address comes from the walk.
+    TlbEntry& e = fill(linear, access, user);
+    return e.physical_page | (linear & 0xfff);
+}
+
+void LinearMemory::read_physical(uint64_t physical, uint8_t* out, size_t n) {
+    if (const uint8_t* p = ram_.host(physical, n)) {
+        std::memcpy(out, p, n);
+        return;
+    }
+    while (n) {
+        size_t size = 8;
+        while (size > n || (physical & (size - 1))) {
+            size >>= 1;
+        }
+        uint64_t v = mmio_ ? mmio_->mmio_read(physical, static_cast<int>(size)) : ~0ULL;
+        std::memcpy(out, &v, size);
+        out += size;
+        physical += size;
+        n -= size;
+    }
+}
+
+void LinearMemory::write_physical(uint64_t physical, const uint8_t* in, size_t n) {
+    if (uint8_t* p = ram_.host(physical, n)) {
+        uint64_t page = physical & ~0xfffULL;
+        if (is_code_page(page)) {
+            // Decoded code on this page goes stale with this write.
+            unprotect_code_page(page);
+            if (code_write_observer_) {
+                code_write_observer_(page);
+            }
+        }
+        std::memcpy(p, in, n);
+        return;
+    }
+    while (n) {
+        size_t size = 8;
+        while (size > n || (physical & (size - 1))) {
+            size >>= 1;
+        }
+        uint64_t v = 0;
+        std::memcpy(&v, in, size);
+        if (mmio_) {
+            mmio_->mmio_write(physical, static_cast<int>(size), v);
+        }
+        in += size;
+        physical += size;
+        n -= size;
+    }
+}
+
+void LinearMemory::read_slow(uint64_t linear, uint8_t* out, size_t n, bool user, Access access) {
+    while (n) {
+        size_t chunk = std::min<size_t>(n, kPageSize - (linear & 0xfff));
+        uint64_t physical = translate(linear, access, user);
+        read_physical(physical, out, chunk);
+        linear += chunk;
+        out += chunk;
+        n -= chunk;
+    }
+}
+
+void LinearMemory::write_slow(uint64_t linear, const uint8_t* in, size_t n, bool user) {
+    // Translate every page first so a fault on the second page leaves the
+    // first unwritten, as on hardware.
+    size_t first = std::min<size_t>(n, kPageSize - (linear & 0xfff));
+    uint64_t p1 = translate(linear, Access::Write, user);
+    if (first == n) {
+        write_physical(p1, in, n);
+        return;
+    }
+    uint64_t p2 = translate(linear + first, Access::Write, user);
+    size_t second = std::min<size_t>(n - first, kPageSize);
+    if (first + second != n) {
+        // Longer than two pages (FXSAVE is 512 bytes, so only bulk copies):
+        // validate each page, then write.
+        for (uint64_t off = first + second; off < n; off += kPageSize) {
+            translate(linear + off, Access::Write, user);
+        }
+    }
+    write_physical(p1, in, first);
+    write_physical(p2, in + first, second);
+    for (uint64_t off = first + second; off < n; off += kPageSize) {
+        size_t len = std::min<size_t>(kPageSize, n - off);
+        write_physical(translate(linear + off, Access::Write, user), in + off, len);
+    }
+}
+
+void LinearMemory::read_bytes(uint64_t linear, std::span<uint8_t> out, bool user, Access access) {
+    read_slow(linear, out.data(), out.size(), user, access);
+}
+
+void LinearMemory::write_bytes(uint64_t linear, std::span<const uint8_t> in, bool user) {
+    write_slow(linear, in.data(), in.size(), user);
+}
+
+size_t LinearMemory::fetch(uint64_t linear, std::span<uint8_t> out, bool user) {
+    size_t done = 0;
+    while (done < out.size()) {
+        uint64_t at = linear + done;
+        size_t chunk = std::min<size_t>(out.size() - done, kPageSize - (at & 0xfff));
+        uint64_t physical;
+        if (TlbEntry* e = tlb_.find(at, tlb_right(Access::Execute, user))) {
+            physical = e->physical_page | (at & 0xfff);
+        } else if (done == 0) {
+            physical = translate(at, Access::Execute, user); // throws for the first byte
+        } else {
+            if (!is_canonical(at)) {
+                return done;
+            }
+            Translation t = walk_page_tables(ram_, paging_, at, Access::Execute, user,
+                                             PageWalkOptions{false, true});
+            if (!t.ok) {
+                return done;
+            }
+            physical = translate(at, Access::Execute, user);
+        }
+        read_physical(physical, out.data() + done, chunk);
+        done += chunk;
+    }
+    return done;
+}
+
+void LinearMemory::fetch_fault(uint64_t linear, bool user) {
+    translate(linear, Access::Execute, user);
+    // Translation succeeded after all: the instruction is longer than 15
+    // bytes or the bytes changed; either way it cannot execute.
+    throw GuestFault::gp(0);
+}
+
+size_t LinearMemory::debug_read(uint64_t linear, std::span<uint8_t> out) {
+    size_t done = 0;
+    while (done < out.size()) {
+        uint64_t at = linear + done;
+        if (!is_canonical(at)) {
+            break;
+        }
+        Translation t =
+            walk_page_tables(ram_, paging_, at, Access::Read, false, PageWalkOptions{false, false});
+        if (!t.ok) {
+            break;
+        }
+        size_t chunk = std::min<size_t>(out.size() - done, kPageSize - (at & 0xfff));
+        if (const uint8_t* p = ram_.host(t.physical, chunk)) {
+            std::memcpy(out.data() + done, p, chunk);
+        } else {
+            std::memset(out.data() + done, 0xff, chunk);
+        }
+        done += chunk;
+    }
+    return done;
+}
+
+size_t LinearMemory::debug_write(uint64_t linear, std::span<const uint8_t> in) {
+    size_t done = 0;
+    while (done < in.size()) {
+        uint64_t at = linear + done;
+        if (!is_canonical(at)) {
+            break;
+        }
+        Translation t = walk_page_tables(ram_, paging_, at, Access::Write, false,
+                                         PageWalkOptions{false, false});
+        if (!t.ok) {
+            break;
+        }
+        size_t chunk = std::min<size_t>(in.size() - done, kPageSize - (at & 0xfff));
+        uint8_t* p = ram_.host(t.physical, chunk);
+        if (!p) {
+            break; // the debugger does not poke devices
+        }
+        uint64_t page = t.physical & ~0xfffULL;
+        if (is_code_page(page)) {
+            unprotect_code_page(page);
+            if (code_write_observer_) {
+                code_write_observer_(page);
+            }
+        }
+        std::memcpy(p, in.data() + done, chunk);
+        done += chunk;
+    }
+    return done;
+}
+
+} // namespace krr
