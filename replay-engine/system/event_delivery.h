@@ -1,0 +1,40 @@
+// Delivering exceptions and interrupts through the long-mode IDT (Intel SDM
+// vol. 3, 6.14): gate checks, the privilege-level stack switch from the TSS,
+// the IST, the 16-byte-aligned frame, and the escalation of a fault during
+// delivery to #DF and then to a triple fault (shutdown).
+#pragma once
+
+#include "guest-model/machine_state.h"
+#include "replay-engine/mmu/linear_memory.h"
+
+#include <cstdint>
+
+namespace krr {
+
+enum class EventKind : uint8_t {
+    Exception,         // a fault or trap raised by the CPU
+    ExternalInterrupt, // from the local APIC
+    Nmi,
+    SoftwareInterrupt, // INT n: the gate's DPL is checked against CPL
+    SoftwareException, // INT3, INTO: likewise
+};
+
+struct Event {
+    uint8_t vector = 0;
+    EventKind kind = EventKind::Exception;
+    bool has_error_code = false;
+    uint32_t error_code = 0;
+    uint64_t cr2 = 0; // for #PF
+};
+
+enum class DeliveryOutcome : uint8_t { Delivered, TripleFault };
+
+// Deliver `event` with cpu.rip as the return address (the faulting
+// instruction for faults, the next one for traps and software interrupts).
+// On a triple fault the state is left as it was when the last fault hit; the
+// machine then resets or stops.
+DeliveryOutcome deliver_event(CpuState& cpu, LinearMemory& memory, const Event& event);
+
+Event exception_event(const GuestFault& fault);
+
+} // namespace krr

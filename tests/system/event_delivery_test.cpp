@@ -1,0 +1,183 @@
+#include "replay-engine/system/control_transfer.h"
+#include "replay-engine/system/event_delivery.h"
+#include "replay-engine/system/segment_load.h"
+
+#include <cstring>
+#include <doctest/doctest.h>
+
+using namespace krr;
+
+namespace {
+
+// Paging off: linear = physical. A GDT, IDT and TSS laid out as Linux does:
+// 0x10 kernel CS, 0x18 kernel DS, 0x2b user DS, 0x33 user CS, 0x40 TSS.
+struct Machine {
+    GuestMemory ram{4 << 20};
+    LinearMemory mem{ram, nullptr};
+    CpuState cpu{};
+    static constexpr uint64_t kGdt = 0x1000, kIdt = 0x2000, kTss = 0x3000;
+    static constexpr uint64_t kRsp0 = 0x80000, kIst1 = 0x90008; // deliberately unaligned IST
+
+    void put64(uint64_t at, uint64_t v) { std::memcpy(ram.host(at, 8), &v, 8); }
+    uint64_t get64(uint64_t at) {
+        uint64_t v;
+        std::memcpy(&v, ram.host(at, 8), 8);
+        return v;
+    }
+    // Gate: offset, selector, IST, type, DPL, present.
+    void gate(uint8_t vector, uint64_t offset, uint8_t ist = 0, uint8_t type = 0xe, uint8_t dpl = 0,
+              bool present = true) {
+        uint64_t low = (offset & 0xffff) | (0x10ULL << 16) | (uint64_t(ist) << 32) |
+                       (uint64_t(type) << 40) | (uint64_t(dpl) << 45) | (uint64_t(present) << 47) |
+                       (((offset >> 16) & 0xffff) << 48);
+        put64(kIdt + vector * 16, low);
+        put64(kIdt + vector * 16 + 8, offset >> 32);
+    }
+    Machine() {
+        put64(kGdt + 0x10, 0x00af9b000000ffffULL); // 64-bit code, DPL 0
+        put64(kGdt + 0x18, 0x00cf93000000ffffULL); // data, DPL 0
+        put64(kGdt + 0x28, 0x00cff3000000ffffULL); // data, DPL 3
+        put64(kGdt + 0x30, 0x00affb000000ffffULL); // 64-bit code, DPL 3
+        // 64-bit available TSS at kTss, limit 0x67.
+        put64(kGdt + 0x40, 0x0000890000000067ULL | ((kTss & 0xffffff) << 16));
+        put64(kGdt + 0x48, 0);
+        put64(kTss + 4, kRsp0);
+        put64(kTss + 36, kIst1);
+        cpu.gdtr = {kGdt, 0x4f};
+        cpu.idtr = {kIdt, 256 * 16 - 1};
+        load_task_register(cpu, mem, 0x40);
+        cpu.cr0 = 0x11; // PE, no paging: linear == physical
+        cpu.msr.efer = 0x500;
+        // Start in user mode.
+        cpu.seg[CS] = unpack_descriptor(0x00affb000000ffffULL, 0, false);
+        cpu.seg[CS].selector = 0x33;
+        cpu.seg[SS] = unpack_descriptor(0x00cff3000000ffffULL, 0, false);
+        cpu.seg[SS].selector = 0x2b;
+        cpu.gpr[RSP] = 0x7ff0;
+        cpu.rip = 0x401000;
+        cpu.rflags = 0x202 | (1ULL << 8); // IF, TF
+        mem.set_paging({cpu.cr0, 0, 0, cpu.msr.efer});
+    }
+};
+
+} // namespace
+
+TEST_CASE("a page fault in user mode switches to RSP0 and pushes the full frame") {
+    Machine m;
+    m.gate(kPageFault, 0xffffffff81000000ULL);
+    GuestFault pf = GuestFault::pf(0xdead000, kPfUser | kPfWrite);
+    REQUIRE(deliver_event(m.cpu, m.mem, exception_event(pf)) == DeliveryOutcome::Delivered);
+    CHECK(m.cpu.rip == 0xffffffff81000000ULL);
+    CHECK(m.cpu.seg[CS].selector == 0x10);
+    CHECK(m.cpu.seg[SS].selector == 0);
+    CHECK(m.cpu.cr2 == 0xdead000);
+    CHECK((m.cpu.rflags & (1ULL << 9)) == 0); // interrupt gate clears IF
+    CHECK((m.cpu.rflags & (1ULL << 8)) == 0); // and TF
+    // Frame: error code, RIP, CS, RFLAGS, RSP, SS below RSP0.
+    uint64_t sp = Machine::kRsp0 - 6 * 8;
+    CHECK(m.cpu.gpr[RSP] == sp);
+    CHECK(m.get64(sp) == (kPfUser | kPfWrite));
+    CHECK(m.get64(sp + 8) == 0x401000);
+    CHECK(m.get64(sp + 16) == 0x33);
+    CHECK(m.get64(sp + 24) == (0x202 | (1ULL << 8)));
+    CHECK(m.get64(sp + 32) == 0x7ff0);
+    CHECK(m.get64(sp + 40) == 0x2b);
+}
+
+TEST_CASE("an IST gate aligns its stack to 16 bytes; a trap gate keeps IF") {
+    Machine m;
+    m.gate(kNmi, 0xffffffff81001000ULL, 1, 0xf);
+    REQUIRE(deliver_event(m.cpu, m.mem, Event{kNmi, EventKind::Nmi}) == DeliveryOutcome::Delivered);
+    CHECK(m.cpu.gpr[RSP] == (Machine::kIst1 & ~0xfULL) - 5 * 8);
+    CHECK((m.cpu.rflags & (1ULL << 9)) != 0);
+    CHECK(m.cpu.events.nmi_masked == 1);
+}
+
+TEST_CASE("INT n through a DPL 0 gate from user mode is #GP naming the IDT entry") {
+    Machine m;
+    m.gate(0x80, 0xffffffff81002000ULL);
+    m.gate(kGeneralProtection, 0xffffffff81003000ULL);
+    REQUIRE(deliver_event(m.cpu, m.mem, Event{0x80, EventKind::SoftwareInterrupt}) ==
+            DeliveryOutcome::Delivered);
+    CHECK(m.cpu.rip == 0xffffffff81003000ULL);
+    CHECK(m.get64(m.cpu.gpr[RSP]) == (0x80u << 3 | 2u));
+}
+
+TEST_CASE("a fault while delivering a page fault becomes #DF; a fault in #DF is a triple fault") {
+    Machine m;
+    m.gate(kPageFault, 0xffffffff81000000ULL, 0, 0xe, 0, false); // not present: #NP
+    m.gate(kDoubleFault, 0xffffffff81004000ULL, 1);
+    GuestFault pf = GuestFault::pf(0x1000, 0);
+    REQUIRE(deliver_event(m.cpu, m.mem, exception_event(pf)) == DeliveryOutcome::Delivered);
+    CHECK(m.cpu.rip == 0xffffffff81004000ULL);
+    CHECK(m.get64(m.cpu.gpr[RSP]) == 0); // #DF's error code is zero
+
+    Machine t;
+    t.cpu.idtr.limit = 0; // nothing can be delivered
+    CHECK(deliver_event(t.cpu, t.mem, exception_event(GuestFault::gp())) ==
+          DeliveryOutcome::TripleFault);
+}
+
+TEST_CASE("IRETQ returns to user mode and restores the interrupted state") {
+    Machine m;
+    m.gate(kPageFault, 0xffffffff81000000ULL);
+    CpuState before = m.cpu;
+    REQUIRE(deliver_event(m.cpu, m.mem, exception_event(GuestFault::pf(0x1000, kPfUser))) ==
+            DeliveryOutcome::Delivered);
+    m.cpu.gpr[RSP] += 8; // the handler pops the error code
+    execute_iretq(m.cpu, m.mem);
+    CHECK(m.cpu.rip == before.rip);
+    CHECK(m.cpu.gpr[RSP] == before.gpr[RSP]);
+    CHECK(m.cpu.seg[CS].selector == 0x33);
+    CHECK(m.cpu.seg[SS].selector == 0x2b);
+    CHECK(m.cpu.seg[SS].dpl == 3);
+    CHECK(m.cpu.rflags == before.rflags);
+}
+
+TEST_CASE("IRETQ from user mode cannot raise IOPL or clear IF beyond its rights") {
+    Machine m;
+    m.cpu.rflags = 0x202;
+    uint64_t frame[5] = {0x401000, 0x33, 0x3002 /* IOPL 3, IF clear */, 0x7000, 0x2b};
+    std::memcpy(m.ram.host(0x6000, sizeof frame), frame, sizeof frame);
+    m.cpu.gpr[RSP] = 0x6000;
+    execute_iretq(m.cpu, m.mem);
+    CHECK(((m.cpu.rflags >> 12) & 3) == 0);
+    CHECK((m.cpu.rflags & (1ULL << 9)) != 0);
+}
+
+TEST_CASE("SYSCALL and SYSRET follow STAR, LSTAR and SFMASK") {
+    Machine m;
+    m.cpu.msr.star = (0x23ULL << 48) | (0x10ULL << 32);
+    m.cpu.msr.lstar = 0xffffffff81005000ULL;
+    m.cpu.msr.sfmask = 0x47700; // TF, IF, DF, AC, NT...
+    m.cpu.rip = 0x401002;       // after the SYSCALL
+    m.cpu.rflags = 0x246;
+    execute_syscall(m.cpu);
+    CHECK(m.cpu.gpr[RCX] == 0x401002);
+    CHECK(m.cpu.gpr[R11] == 0x246);
+    CHECK(m.cpu.rip == 0xffffffff81005000ULL);
+    CHECK(m.cpu.seg[CS].selector == 0x10);
+    CHECK(m.cpu.seg[SS].selector == 0x18);
+    CHECK((m.cpu.rflags & (1ULL << 9)) == 0);
+    execute_sysret64(m.cpu);
+    CHECK(m.cpu.rip == 0x401002);
+    CHECK(m.cpu.seg[CS].selector == 0x33);
+    CHECK(m.cpu.seg[SS].selector == 0x2b);
+    CHECK(m.cpu.rflags == 0x246);
+
+    // A non-canonical return address faults in the kernel.
+    m.cpu.seg[CS].selector = 0x10;
+    m.cpu.gpr[RCX] = 0x0000800000000000ULL;
+    CHECK_THROWS_AS(execute_sysret64(m.cpu), GuestFault);
+}
+
+TEST_CASE("loading data segments checks privilege and allows null selectors") {
+    Machine m;
+    CHECK_THROWS_AS(load_data_segment(m.cpu, m.mem, DS, 0x18), GuestFault); // DPL 0 from CPL 3
+    load_data_segment(m.cpu, m.mem, DS, 0x2b);
+    CHECK(m.cpu.seg[DS].selector == 0x2b);
+    load_data_segment(m.cpu, m.mem, ES, 0);
+    CHECK(m.cpu.seg[ES].unusable == 1);
+    CHECK_THROWS_AS(load_data_segment(m.cpu, m.mem, SS, 0), GuestFault);    // null SS at CPL 3
+    CHECK_THROWS_AS(load_data_segment(m.cpu, m.mem, DS, 0x78), GuestFault); // beyond the GDT
+}
