@@ -1,0 +1,93 @@
+// The records of the input log, and their encoding inside log chunks. A log
+// chunk holds records in the order they happened, each framed as kind, length
+// and body, so a reader steps over kinds it does not know and over fields a
+// later version appends to a body it does know.
+#pragma once
+
+#include "guest-model/byte_codec.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace krr::trace {
+
+// The record-and-replay work refines these; the numbers are on disk.
+enum class InputKind : uint8_t {
+    PortRead = 1,
+    MmioRead = 2,
+    Interrupt = 3,
+    Rdtsc = 4,
+    Dma = 5,
+    ConsoleInput = 6,
+};
+std::string input_kind_name(uint8_t kind);  // "port-read", ... or "input N"
+
+// A nondeterministic value the guest received.
+struct InputRecord {
+    uint8_t kind = 0;  // InputKind
+    uint32_t vcpu = 0;
+    uint64_t instruction_count = 0;
+    uint64_t rip = 0;
+    uint64_t address = 0;  // port, guest-physical address or vector
+    uint8_t size = 0;      // bytes of `value` that matter
+    uint64_t value = 0;
+
+    bool operator==(const InputRecord&) const = default;
+};
+
+// Bytes the guest wrote to its console.
+struct ConsoleRecord {
+    uint32_t vcpu = 0;
+    uint64_t instruction_count = 0;
+    std::vector<uint8_t> bytes;
+
+    bool operator==(const ConsoleRecord&) const = default;
+};
+
+// What verification compares: the machine's state at a position.
+struct StateHashRecord {
+    uint32_t vcpu = 0;
+    uint64_t instruction_count = 0;
+    uint64_t register_hash = 0;
+    uint64_t memory_hash = 0;
+
+    bool operator==(const StateHashRecord&) const = default;
+};
+
+// The last thing a completed recording writes; its own chunk type, so its
+// presence alone says the log is whole.
+struct RecordEnd {
+    std::string reason;                   // e.g. "guest exited", "crash"
+    std::optional<uint32_t> exit_status;  // of CMD, when it reported one
+    uint64_t final_instruction_count = 0;
+
+    bool operator==(const RecordEnd&) const = default;
+};
+
+using LogRecord = std::variant<InputRecord, ConsoleRecord, StateHashRecord, RecordEnd>;
+
+enum class RecordKind : uint8_t {
+    Input = 1,
+    Console = 2,
+    StateHash = 3,
+};
+
+// Appends a framed record (not RecordEnd, which has its own chunk).
+void encode_log_record(ByteWriter& w, const LogRecord& record);
+// Decodes a log chunk payload. Records of unknown kinds are skipped and
+// counted in `skipped` by kind. Throws krr::Error on malformed records.
+std::vector<LogRecord> decode_log_chunk(std::span<const uint8_t> payload,
+                                        std::map<uint8_t, uint64_t>& skipped);
+
+std::vector<uint8_t> encode_record_end(const RecordEnd& end);
+RecordEnd decode_record_end(std::span<const uint8_t> payload);
+
+// "input", "console", "state-hash" or "record-end".
+std::string record_kind_name(const LogRecord& record);
+
+} // namespace krr::trace
