@@ -1,0 +1,207 @@
+#include "tests/support/native_oracle.h"
+
+#include "guest-model/error.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace krr::testing {
+
+namespace {
+
+constexpr uint64_t kCodeSize = 4096;
+
+[[noreturn]] void child_main() {
+    // Runs in the forked child: map the fixed areas, then wait to be driven.
+    if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) {
+        _exit(101);
+    }
+    void* code =
+        mmap(reinterpret_cast<void*>(NativeOracle::kCodeAddress), kCodeSize,
+             PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    void* window =
+        mmap(reinterpret_cast<void*>(NativeOracle::kWindowAddress), NativeOracle::kWindowSize,
+             PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (code == MAP_FAILED || window == MAP_FAILED) {
+        _exit(102);
+    }
+    // Keep the guard page unmapped even if something else landed there.
+    munmap(reinterpret_cast<void*>(NativeOracle::kGuardAddress), 4096);
+    raise(SIGSTOP);
+    for (;;) {
+        pause();
+    }
+}
+
+void write_child(pid_t pid, uint64_t address, std::span<const uint8_t> data) {
+    iovec local{const_cast<uint8_t*>(data.data()), data.size()};
+    iovec remote{reinterpret_cast<void*>(address), data.size()};
+    if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(data.size())) {
+        throw Error("native oracle", "cannot write the child's memory: " + errno_text(errno));
+    }
+}
+
+void read_child(pid_t pid, uint64_t address, std::span<uint8_t> out) {
+    iovec local{out.data(), out.size()};
+    iovec remote{reinterpret_cast<void*>(address), out.size()};
+    if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(out.size())) {
+        throw Error("native oracle", "cannot read the child's memory: " + errno_text(errno));
+    }
+}
+
+// Wait for the child to stop, at most ~2 s (a snippet that never ends).
+bool wait_stopped(pid_t pid, int* status) {
+    for (int i = 0; i < 2000; ++i) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid) {
+            return true;
+        }
+        if (r < 0) {
+            return false;
+        }
+        timespec ts{0, i < 10 ? 10000 : 1000000};
+        nanosleep(&ts, nullptr);
+    }
+    return false;
+}
+
+} // namespace
+
+NativeOracle::NativeOracle() {
+    start_child();
+}
+
+NativeOracle::~NativeOracle() {
+    stop_child();
+}
+
+void NativeOracle::start_child() {
+    pid_t pid = fork();
+    if (pid < 0) {
+        throw Error("native oracle", "fork: " + errno_text(errno));
+    }
+    if (pid == 0) {
+        child_main();
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        throw Error("native oracle", "the traced child did not start");
+    }
+    ptrace(PTRACE_SETOPTIONS, pid, nullptr, reinterpret_cast<void*>(PTRACE_O_EXITKILL));
+    child_ = pid;
+}
+
+void NativeOracle::stop_child() {
+    if (child_ > 0) {
+        kill(child_, SIGKILL);
+        int status;
+        waitpid(child_, &status, 0);
+        child_ = -1;
+    }
+}
+
+NativeOutcome NativeOracle::run(std::span<const uint8_t> code, const CpuState& in,
+                                std::span<const uint8_t> window) {
+    if (code.size() > kCodeSize - 16) {
+        throw Error("native oracle", "snippet too long");
+    }
+    if (window.size() > kWindowSize) {
+        throw Error("native oracle", "window contents too long");
+    }
+    std::vector<uint8_t> code_page(code.begin(), code.end());
+    code_page.push_back(0xcc); // INT3 ends the snippet
+    write_child(child_, kCodeAddress, code_page);
+    std::vector<uint8_t> win(kWindowSize, 0);
+    std::memcpy(win.data(), window.data(), window.size());
+    write_child(child_, kWindowAddress, win);
+
+    user_regs_struct regs{};
+    if (ptrace(PTRACE_GETREGS, child_, nullptr, &regs) != 0) {
+        throw Error("native oracle", "PTRACE_GETREGS: " + errno_text(errno));
+    }
+    const auto& g = in.gpr;
+    regs.rax = g[RAX], regs.rcx = g[RCX], regs.rdx = g[RDX], regs.rbx = g[RBX];
+    regs.rsp = g[RSP], regs.rbp = g[RBP], regs.rsi = g[RSI], regs.rdi = g[RDI];
+    regs.r8 = g[R8], regs.r9 = g[R9], regs.r10 = g[R10], regs.r11 = g[R11];
+    regs.r12 = g[R12], regs.r13 = g[R13], regs.r14 = g[R14], regs.r15 = g[R15];
+    regs.rip = kCodeAddress;
+    regs.eflags = (in.rflags & 0x00000cd5ULL) | (in.rflags & (1ULL << 18)) | 0x202;
+    if (ptrace(PTRACE_SETREGS, child_, nullptr, &regs) != 0) {
+        throw Error("native oracle", "PTRACE_SETREGS: " + errno_text(errno));
+    }
+    user_fpregs_struct fp{};
+    fp.cwd = in.fpu.fcw;
+    fp.swd = in.fpu.fsw;
+    fp.ftw = in.fpu.ftw;
+    fp.mxcsr = in.fpu.mxcsr;
+    for (int i = 0; i < 8; ++i) {
+        std::memcpy(reinterpret_cast<uint8_t*>(fp.st_space) + 16 * i, in.fpu.st[i].data(), 16);
+    }
+    for (int i = 0; i < 16; ++i) {
+        std::memcpy(reinterpret_cast<uint8_t*>(fp.xmm_space) + 16 * i, in.fpu.xmm[i].data(), 16);
+    }
+    if (ptrace(PTRACE_SETFPREGS, child_, nullptr, &fp) != 0) {
+        throw Error("native oracle", "PTRACE_SETFPREGS: " + errno_text(errno));
+    }
+
+    ptrace(PTRACE_CONT, child_, nullptr, nullptr);
+    int status = 0;
+    if (!wait_stopped(child_, &status)) {
+        stop_child();
+        start_child();
+        throw Error("native oracle", "the snippet did not finish within 2 seconds");
+    }
+    if (!WIFSTOPPED(status)) {
+        child_ = -1;
+        start_child();
+        throw Error("native oracle", "the child died unexpectedly");
+    }
+    NativeOutcome out;
+    int sig = WSTOPSIG(status);
+    ptrace(PTRACE_GETREGS, child_, nullptr, &regs);
+    ptrace(PTRACE_GETFPREGS, child_, nullptr, &fp);
+    bool clean_end = sig == SIGTRAP && regs.rip == kCodeAddress + code.size() + 1;
+    if (clean_end) {
+        regs.rip -= 1; // report the address after the snippet, before the INT3
+    } else {
+        out.signal = sig;
+        siginfo_t info{};
+        if (ptrace(PTRACE_GETSIGINFO, child_, nullptr, &info) == 0) {
+            out.fault_address = reinterpret_cast<uint64_t>(info.si_addr);
+        }
+    }
+    auto& o = out.cpu.gpr;
+    o[RAX] = regs.rax, o[RCX] = regs.rcx, o[RDX] = regs.rdx, o[RBX] = regs.rbx;
+    o[RSP] = regs.rsp, o[RBP] = regs.rbp, o[RSI] = regs.rsi, o[RDI] = regs.rdi;
+    o[R8] = regs.r8, o[R9] = regs.r9, o[R10] = regs.r10, o[R11] = regs.r11;
+    o[R12] = regs.r12, o[R13] = regs.r13, o[R14] = regs.r14, o[R15] = regs.r15;
+    out.cpu.rip = regs.rip;
+    out.cpu.rflags = regs.eflags;
+    out.cpu.fpu.fcw = fp.cwd;
+    out.cpu.fpu.fsw = fp.swd;
+    out.cpu.fpu.ftw = static_cast<uint8_t>(fp.ftw);
+    out.cpu.fpu.fop = fp.fop;
+    out.cpu.fpu.mxcsr = fp.mxcsr;
+    for (int i = 0; i < 8; ++i) {
+        std::memcpy(out.cpu.fpu.st[i].data(), reinterpret_cast<uint8_t*>(fp.st_space) + 16 * i, 16);
+    }
+    for (int i = 0; i < 16; ++i) {
+        std::memcpy(out.cpu.fpu.xmm[i].data(), reinterpret_cast<uint8_t*>(fp.xmm_space) + 16 * i,
+                    16);
+    }
+    out.window.resize(kWindowSize);
+    read_child(child_, kWindowAddress, out.window);
+    return out;
+}
+
+} // namespace krr::testing

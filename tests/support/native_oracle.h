@@ -1,0 +1,54 @@
+// The host CPU as the oracle for user-level instruction semantics: a snippet
+// of machine code runs natively in a traced child process, from a register
+// state and a data window the test chooses, and the resulting registers,
+// window contents, or fault come back. The emulator's answer for the same
+// snippet must be identical.
+#pragma once
+
+#include "guest-model/machine_state.h"
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace krr::testing {
+
+struct NativeOutcome {
+    // 0 when the snippet ran to its end; otherwise the signal that stopped it
+    // (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP for a stray INT3...).
+    int signal = 0;
+    uint64_t fault_address = 0;  // si_addr for SIGSEGV/SIGBUS
+    CpuState cpu{};              // GPRs, RIP, RFLAGS, FPU/SSE state after
+    std::vector<uint8_t> window; // the data window after
+};
+
+class NativeOracle {
+public:
+    // Fixed addresses in the child: code runs from kCodeAddress; the data
+    // window (read/write) is followed by an unmapped guard page.
+    static constexpr uint64_t kCodeAddress = 0x10000000;
+    static constexpr uint64_t kWindowAddress = 0x20000000;
+    static constexpr uint64_t kWindowSize = 64 * 1024;
+    static constexpr uint64_t kGuardAddress = kWindowAddress + kWindowSize;
+
+    NativeOracle(); // throws krr::Error if the child cannot be set up
+    ~NativeOracle();
+    NativeOracle(const NativeOracle&) = delete;
+    NativeOracle& operator=(const NativeOracle&) = delete;
+
+    // Run `code` (at most 4000 bytes) with GPRs, RFLAGS and FPU/SSE state
+    // from `in` (RIP is ignored) and the window holding `window` (zero
+    // padded). Segment registers and FS/GS bases are the child's own.
+    NativeOutcome run(std::span<const uint8_t> code, const CpuState& in,
+                      std::span<const uint8_t> window = {});
+
+private:
+    void start_child();
+    void stop_child();
+    pid_t child_ = -1;
+};
+
+} // namespace krr::testing
