@@ -65,8 +65,8 @@ std::vector<uint8_t> ChunkFileReader::read_at(uint64_t offset, size_t length) co
     }
     size_t done = 0;
     while (done < length) {
-        ssize_t n = ::pread(fd_, out.data() + done, length - done,
-                            static_cast<off_t>(offset + done));
+        ssize_t n =
+            ::pread(fd_, out.data() + done, length - done, static_cast<off_t>(offset + done));
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -83,7 +83,8 @@ std::vector<uint8_t> ChunkFileReader::read_at(uint64_t offset, size_t length) co
 }
 
 void ChunkFileReader::open_header(FileKind kind) {
-    std::vector<uint8_t> head = read_at(0, static_cast<size_t>(std::min<uint64_t>(size_, kFileHeaderSize)));
+    std::vector<uint8_t> head =
+        read_at(0, static_cast<size_t>(std::min<uint64_t>(size_, kFileHeaderSize)));
     size_t magic_seen = std::min(head.size(), sizeof kFileMagic);
     if (std::memcmp(head.data(), kFileMagic, magic_seen) != 0) {
         throw Error(path_, "not a krr trace file (bad magic)");
@@ -94,8 +95,8 @@ void ChunkFileReader::open_header(FileKind kind) {
         mark_truncated();
         return;
     }
-    auto decoded = decode_file_header(std::span<const uint8_t, kFileHeaderSize>(head.data(),
-                                                                                 kFileHeaderSize));
+    auto decoded =
+        decode_file_header(std::span<const uint8_t, kFileHeaderSize>(head.data(), kFileHeaderSize));
     if (!decoded.header) {
         throw Error(path_, decoded.problem);
     }
@@ -107,8 +108,8 @@ void ChunkFileReader::open_header(FileKind kind) {
     }
     if (decoded.header->file_kind != static_cast<uint32_t>(kind)) {
         throw Error(path_, "is a " + file_kind_name(decoded.header->file_kind) +
-                               " file, expected a " +
-                               file_kind_name(static_cast<uint32_t>(kind)) + " file");
+                               " file, expected a " + file_kind_name(static_cast<uint32_t>(kind)) +
+                               " file");
     }
     offset_ = kFileHeaderSize;
     kind_ = kind;
@@ -171,9 +172,8 @@ std::optional<Chunk> ChunkFileReader::next() {
                             " exceeds the limit of " + std::to_string(kMaxUncompressedChunk));
         }
         if (h.stored_length > zstd_bound(h.uncompressed_length)) {
-            corrupt(at, "stored length " + std::to_string(h.stored_length) +
-                            " is impossible for " + std::to_string(h.uncompressed_length) +
-                            " uncompressed bytes");
+            corrupt(at, "stored length " + std::to_string(h.stored_length) + " is impossible for " +
+                            std::to_string(h.uncompressed_length) + " uncompressed bytes");
         }
         const bool known = is_known_chunk_type(h.type);
         if (known && !chunk_type_belongs_to(h.type, kind_)) {

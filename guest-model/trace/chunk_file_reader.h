@@ -20,10 +20,10 @@ namespace krr::trace {
 
 struct Chunk {
     uint32_t type = 0;
-    uint64_t sequence = 0;  // = its position in the file, counting from 0
-    uint64_t offset = 0;    // of the chunk header
+    uint64_t sequence = 0; // = its position in the file, counting from 0
+    uint64_t offset = 0;   // of the chunk header
     uint32_t stored_length = 0;
-    std::vector<uint8_t> payload;  // uncompressed
+    std::vector<uint8_t> payload; // uncompressed
 };
 
 class ChunkFileReader {
@@ -65,7 +65,7 @@ private:
 
     std::string path_;
     int fd_ = -1;
-    std::vector<uint8_t> contents_;  // when reading from memory
+    std::vector<uint8_t> contents_; // when reading from memory
     FileKind kind_ = FileKind::Metadata;
     uint64_t size_ = 0;
     uint64_t offset_ = 0;

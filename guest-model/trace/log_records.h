@@ -25,16 +25,16 @@ enum class InputKind : uint8_t {
     Dma = 5,
     ConsoleInput = 6,
 };
-std::string input_kind_name(uint8_t kind);  // "port-read", ... or "input N"
+std::string input_kind_name(uint8_t kind); // "port-read", ... or "input N"
 
 // A nondeterministic value the guest received.
 struct InputRecord {
-    uint8_t kind = 0;  // InputKind
+    uint8_t kind = 0; // InputKind
     uint32_t vcpu = 0;
     uint64_t instruction_count = 0;
     uint64_t rip = 0;
-    uint64_t address = 0;  // port, guest-physical address or vector
-    uint8_t size = 0;      // bytes of `value` that matter
+    uint64_t address = 0; // port, guest-physical address or vector
+    uint8_t size = 0;     // bytes of `value` that matter
     uint64_t value = 0;
 
     bool operator==(const InputRecord&) const = default;
@@ -62,8 +62,8 @@ struct StateHashRecord {
 // The last thing a completed recording writes; its own chunk type, so its
 // presence alone says the log is whole.
 struct RecordEnd {
-    std::string reason;                   // e.g. "guest exited", "crash"
-    std::optional<uint32_t> exit_status;  // of CMD, when it reported one
+    std::string reason;                  // e.g. "guest exited", "crash"
+    std::optional<uint32_t> exit_status; // of CMD, when it reported one
     uint64_t final_instruction_count = 0;
 
     bool operator==(const RecordEnd&) const = default;

@@ -123,9 +123,9 @@ std::vector<uint8_t> encode_vcpu_state(const VcpuState& v) {
     w.u64(c.dr6);
     w.u64(c.dr7);
     const auto& m = c.msr;
-    for (uint64_t x : {m.efer, m.star, m.lstar, m.cstar, m.sfmask, m.kernel_gs_base, m.sysenter_cs,
-                       m.sysenter_esp, m.sysenter_eip, m.pat, m.apic_base, m.misc_enable,
-                       m.tsc_offset}) {
+    for (uint64_t x :
+         {m.efer, m.star, m.lstar, m.cstar, m.sfmask, m.kernel_gs_base, m.sysenter_cs,
+          m.sysenter_esp, m.sysenter_eip, m.pat, m.apic_base, m.misc_enable, m.tsc_offset}) {
         w.u64(x);
     }
     const auto& f = c.fpu;
@@ -178,9 +178,9 @@ VcpuState decode_vcpu_state(std::span<const uint8_t> payload) {
     c.dr6 = r.u64();
     c.dr7 = r.u64();
     auto& m = c.msr;
-    for (uint64_t* x : {&m.efer, &m.star, &m.lstar, &m.cstar, &m.sfmask, &m.kernel_gs_base,
-                        &m.sysenter_cs, &m.sysenter_esp, &m.sysenter_eip, &m.pat, &m.apic_base,
-                        &m.misc_enable, &m.tsc_offset}) {
+    for (uint64_t* x :
+         {&m.efer, &m.star, &m.lstar, &m.cstar, &m.sfmask, &m.kernel_gs_base, &m.sysenter_cs,
+          &m.sysenter_esp, &m.sysenter_eip, &m.pat, &m.apic_base, &m.misc_enable, &m.tsc_offset}) {
         *x = r.u64();
     }
     auto& f = c.fpu;

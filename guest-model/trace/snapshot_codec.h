@@ -20,8 +20,8 @@ inline constexpr size_t kMemoryChunkTarget = 1 << 20;
 inline constexpr size_t kMaxDeviceStateBytes = 16 << 20;
 
 struct MemoryRun {
-    uint64_t first_page = 0;  // guest-physical address / 4096
-    std::vector<uint8_t> bytes;  // a whole number of pages
+    uint64_t first_page = 0;    // guest-physical address / 4096
+    std::vector<uint8_t> bytes; // a whole number of pages
 
     uint64_t page_count() const { return bytes.size() / kSnapshotPageSize; }
     bool operator==(const MemoryRun&) const = default;
@@ -35,7 +35,7 @@ struct DeviceState {
 };
 
 struct SnapshotEnd {
-    uint64_t pages = 0;  // non-zero pages stored
+    uint64_t pages = 0; // non-zero pages stored
     uint32_t vcpus = 0;
     uint32_t devices = 0;
 

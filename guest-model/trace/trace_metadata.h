@@ -15,24 +15,24 @@ inline constexpr uint64_t kMaxMemorySize = 1ULL << 40;
 inline constexpr uint32_t kMaxVcpus = 256;
 
 struct KernelIdentity {
-    std::string path;          // as given to the recorder
-    std::string version;       // the kernel's own version string
-    std::string content_hash;  // content_hash_hex() of the image
+    std::string path;         // as given to the recorder
+    std::string version;      // the kernel's own version string
+    std::string content_hash; // content_hash_hex() of the image
 
     bool operator==(const KernelIdentity&) const = default;
 };
 
 struct TraceMetadata {
-    uint32_t format_version = 0;  // filled in by the writer
+    uint32_t format_version = 0; // filled in by the writer
     std::string krr_version;
     KernelIdentity kernel;
     std::string kernel_command_line;
-    std::vector<std::string> guest_command;  // argv of CMD
+    std::vector<std::string> guest_command; // argv of CMD
     CpuidTable cpuid;
-    uint64_t memory_size = 0;  // bytes, a multiple of 4 KiB
+    uint64_t memory_size = 0; // bytes, a multiple of 4 KiB
     uint32_t vcpu_count = 0;
-    std::string accelerator;  // "kvm" or "tcg"
-    uint64_t creation_time = 0;  // seconds since the Unix epoch
+    std::string accelerator;    // "kvm" or "tcg"
+    uint64_t creation_time = 0; // seconds since the Unix epoch
 
     bool operator==(const TraceMetadata&) const = default;
 };

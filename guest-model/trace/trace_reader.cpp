@@ -92,13 +92,13 @@ std::optional<SnapshotItem> SnapshotReader::next() {
             case ChunkType::SnapshotEnd: {
                 SnapshotEnd e = decode_snapshot_end(chunk->payload);
                 if (!(e == seen_)) {
-                    throw Error("snapshot end",
-                                "totals (" + std::to_string(e.pages) + " pages, " +
-                                    std::to_string(e.vcpus) + " vCPUs, " +
-                                    std::to_string(e.devices) + " devices) disagree with the " +
-                                    "chunks read (" + std::to_string(seen_.pages) + ", " +
-                                    std::to_string(seen_.vcpus) + ", " +
-                                    std::to_string(seen_.devices) + ")");
+                    throw Error("snapshot end", "totals (" + std::to_string(e.pages) + " pages, " +
+                                                    std::to_string(e.vcpus) + " vCPUs, " +
+                                                    std::to_string(e.devices) +
+                                                    " devices) disagree with the " +
+                                                    "chunks read (" + std::to_string(seen_.pages) +
+                                                    ", " + std::to_string(seen_.vcpus) + ", " +
+                                                    std::to_string(seen_.devices) + ")");
                 }
                 if (e.vcpus != vcpu_count_) {
                     throw Error("snapshot end", "holds " + std::to_string(e.vcpus) +
@@ -219,20 +219,26 @@ TraceReader::TraceReader(std::string path) : path_(std::move(path)) {
     }
 }
 
-bool TraceReader::has_log() const { return exists(file(kLogFileName)); }
-bool TraceReader::has_index() const { return exists(file(kIndexFileName)); }
+bool TraceReader::has_log() const {
+    return exists(file(kLogFileName));
+}
+bool TraceReader::has_index() const {
+    return exists(file(kIndexFileName));
+}
 
 SnapshotReader TraceReader::snapshot() const {
     return SnapshotReader(file(kSnapshotFileName), metadata_);
 }
 
-LogReader TraceReader::log() const { return LogReader(file(kLogFileName), metadata_); }
+LogReader TraceReader::log() const {
+    return LogReader(file(kLogFileName), metadata_);
+}
 
 LoadedSnapshot TraceReader::load_snapshot(GuestMemory& memory) const {
     if (memory.size() != metadata_.memory_size) {
         throw Error("loading the snapshot of " + path_,
-                    "guest memory is " + std::to_string(memory.size()) +
-                        " bytes, the trace says " + std::to_string(metadata_.memory_size));
+                    "guest memory is " + std::to_string(memory.size()) + " bytes, the trace says " +
+                        std::to_string(metadata_.memory_size));
     }
     LoadedSnapshot out;
     out.vcpus.resize(metadata_.vcpu_count);

@@ -21,18 +21,18 @@ namespace krr::trace {
 
 // How a snapshot or log file ends.
 enum class FileEnd {
-    Complete,   // its closing chunk (snapshot-end, record-end) is there
-    Truncated,  // it stops before that: cut mid-chunk or between chunks
+    Complete,  // its closing chunk (snapshot-end, record-end) is there
+    Truncated, // it stops before that: cut mid-chunk or between chunks
 };
 
 // Progress through one chunk file, for summaries and error reports.
 struct ChunkFileProgress {
-    uint64_t chunks = 0;  // complete chunks read, skipped ones included
+    uint64_t chunks = 0; // complete chunks read, skipped ones included
     uint64_t stored_bytes = 0;
     uint64_t uncompressed_bytes = 0;
-    uint64_t complete_bytes = 0;  // where the last complete chunk ends
+    uint64_t complete_bytes = 0; // where the last complete chunk ends
     uint64_t file_size = 0;
-    bool cut_mid_chunk = false;   // the file ends inside a chunk
+    bool cut_mid_chunk = false; // the file ends inside a chunk
     std::vector<std::string> notes;
 };
 
@@ -91,7 +91,7 @@ private:
 
 // What load_snapshot() returns besides the memory it fills.
 struct LoadedSnapshot {
-    std::vector<VcpuState> vcpus;  // by vCPU id
+    std::vector<VcpuState> vcpus; // by vCPU id
     std::vector<DeviceState> devices;
 };
 
@@ -107,7 +107,7 @@ public:
     bool has_log() const;
     bool has_index() const;
     SnapshotReader snapshot() const;
-    LogReader log() const;  // throws when there is no log file
+    LogReader log() const; // throws when there is no log file
 
     // Reads the whole snapshot, filling `memory` (which must be as large as
     // the metadata says). Throws unless the snapshot is complete.

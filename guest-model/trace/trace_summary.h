@@ -17,24 +17,24 @@ namespace krr::trace {
 enum class TraceHealth { Complete, Truncated, Corrupt };
 
 struct SnapshotSummary {
-    uint64_t pages = 0;  // non-zero 4 KiB pages stored
+    uint64_t pages = 0; // non-zero 4 KiB pages stored
     uint32_t vcpus = 0;
     std::vector<std::string> devices;
     ChunkFileProgress progress;
     bool complete = false;
-    std::string error;  // set when corrupt
+    std::string error; // set when corrupt
 };
 
 struct LogSummary {
     bool present = false;
     ChunkFileProgress progress;
-    std::map<std::string, uint64_t> records_by_kind;  // "input", "console", "state-hash"
-    std::map<std::string, uint64_t> inputs_by_kind;   // "port-read", ...
+    std::map<std::string, uint64_t> records_by_kind; // "input", "console", "state-hash"
+    std::map<std::string, uint64_t> inputs_by_kind;  // "port-read", ...
     std::optional<uint64_t> first_instruction;
     std::optional<uint64_t> last_instruction;
     uint64_t console_bytes = 0;
-    std::optional<RecordEnd> end;  // present iff the log is complete
-    std::string error;             // set when corrupt
+    std::optional<RecordEnd> end; // present iff the log is complete
+    std::string error;            // set when corrupt
 };
 
 struct TraceSummary {

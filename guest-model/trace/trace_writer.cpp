@@ -43,8 +43,8 @@ TraceWriter::TraceWriter(std::string path, TraceMetadata metadata, size_t log_ch
     }
     // The snapshot file exists before the metadata does, so a directory
     // with metadata always has a snapshot, if perhaps an empty one.
-    snapshot_ = std::make_unique<ChunkFileWriter>(path_ + "/" + kSnapshotFileName,
-                                                  FileKind::Snapshot);
+    snapshot_ =
+        std::make_unique<ChunkFileWriter>(path_ + "/" + kSnapshotFileName, FileKind::Snapshot);
     write_metadata();
     vcpu_written_.assign(metadata_.vcpu_count, false);
 }
@@ -109,8 +109,8 @@ void TraceWriter::write_memory(std::span<const uint8_t> ram) {
             continue;
         }
         uint64_t end = page + 1;
-        const uint64_t room = (kMemoryChunkTarget - std::min(chunk.size(), kMemoryChunkTarget)) /
-                              kSnapshotPageSize;
+        const uint64_t room =
+            (kMemoryChunkTarget - std::min(chunk.size(), kMemoryChunkTarget)) / kSnapshotPageSize;
         const uint64_t limit = page + std::max<uint64_t>(room, 1);
         while (end < pages && end < limit && !page_is_zero(at(end))) {
             ++end;

@@ -23,8 +23,8 @@ ZstdCompressor::~ZstdCompressor() = default;
 
 std::vector<uint8_t> ZstdCompressor::compress(std::span<const uint8_t> data) {
     std::vector<uint8_t> out(ZSTD_compressBound(data.size()));
-    size_t n = ZSTD_compressCCtx(context_->cctx, out.data(), out.size(), data.data(), data.size(),
-                                 level_);
+    size_t n =
+        ZSTD_compressCCtx(context_->cctx, out.data(), out.size(), data.data(), data.size(), level_);
     if (ZSTD_isError(n)) {
         throw Error("compressing a chunk", ZSTD_getErrorName(n));
     }
@@ -32,7 +32,9 @@ std::vector<uint8_t> ZstdCompressor::compress(std::span<const uint8_t> data) {
     return out;
 }
 
-size_t zstd_bound(size_t size) { return ZSTD_compressBound(size); }
+size_t zstd_bound(size_t size) {
+    return ZSTD_compressBound(size);
+}
 
 std::vector<uint8_t> zstd_decompress(std::span<const uint8_t> frame, size_t expected_size,
                                      const std::string& what) {

@@ -71,20 +71,20 @@ TEST_CASE("chunk file layout matches the documented bytes") {
     auto b = read_file(dir / "f");
     REQUIRE(b.size() > 20 + 36);
     CHECK(std::string(b.begin(), b.begin() + 8) == "KRRTRACE");
-    CHECK(le32(b, 8) == 1);   // format version
-    CHECK(le32(b, 12) == 2);  // snapshot
-    CHECK(le32(b, 16) == static_cast<uint32_t>(XXH3_64bits_withSeed(b.data(), 16,
-                                                                    0x6b72722d68647221ULL)));
+    CHECK(le32(b, 8) == 1);  // format version
+    CHECK(le32(b, 12) == 2); // snapshot
+    CHECK(le32(b, 16) ==
+          static_cast<uint32_t>(XXH3_64bits_withSeed(b.data(), 16, 0x6b72722d68647221ULL)));
     const size_t c = 20;
     CHECK(std::string(b.begin() + c, b.begin() + c + 4) == "CHNK");
-    CHECK(le32(b, c + 4) == 16);  // memory
-    CHECK(le64(b, c + 8) == 0);   // sequence
+    CHECK(le32(b, c + 4) == 16); // memory
+    CHECK(le64(b, c + 8) == 0);  // sequence
     const uint32_t stored = le32(b, c + 16);
     CHECK(le32(b, c + 20) == payload.size());
     CHECK(c + 36 + stored == b.size());
     CHECK(le64(b, c + 24) == XXH3_64bits(b.data() + c + 36, stored));
-    CHECK(le32(b, c + 32) == static_cast<uint32_t>(XXH3_64bits_withSeed(b.data() + c, 32,
-                                                                        0x6b72722d68647221ULL)));
+    CHECK(le32(b, c + 32) ==
+          static_cast<uint32_t>(XXH3_64bits_withSeed(b.data() + c, 32, 0x6b72722d68647221ULL)));
     std::vector<uint8_t> out(payload.size());
     CHECK(ZSTD_decompress(out.data(), out.size(), b.data() + c + 36, stored) == payload.size());
     CHECK(out == payload);
@@ -159,7 +159,7 @@ TEST_CASE("corruption errors name the file, chunk and offset") {
     TempDir dir;
     SmallFile f = write_small_log(dir);
     auto damaged = f.bytes;
-    damaged[f.chunk_ends[0] + 40] ^= 0x10;  // inside chunk 1's payload
+    damaged[f.chunk_ends[0] + 40] ^= 0x10; // inside chunk 1's payload
     ChunkFileReader r("my-log", damaged, FileKind::Log);
     CHECK(r.next());
     try {
@@ -308,6 +308,6 @@ TEST_CASE("a zero-filled tail reads as a truncation, other garbage as corruption
 TEST_CASE("missing files and directories are errors, not crashes") {
     TempDir dir;
     CHECK_THROWS_AS(ChunkFileReader(dir / "nope", FileKind::Log), krr::Error);
-    CHECK_THROWS_WITH_AS(ChunkFileReader(dir.path(), FileKind::Log), doctest::Contains("not a regular file"),
-                         krr::Error);
+    CHECK_THROWS_WITH_AS(ChunkFileReader(dir.path(), FileKind::Log),
+                         doctest::Contains("not a regular file"), krr::Error);
 }

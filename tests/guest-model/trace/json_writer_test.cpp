@@ -16,10 +16,10 @@ TEST_CASE("JSON strings are escaped per RFC 8259") {
     CHECK(json_quote("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") ==
           "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
     CHECK(json_quote("\xff") == "\"\\ufffd\"");
-    CHECK(json_quote("\xc3") == "\"\\ufffd\"");              // cut short
-    CHECK(json_quote("\xc0\xaf") == "\"\\ufffd\\ufffd\"");    // overlong '/'
-    CHECK(json_quote("\xed\xa0\x80") == "\"\\ufffd\\ufffd\\ufffd\"");  // surrogate
-    CHECK(json_quote("\xf4\x90\x80\x80") == "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // > U+10FFFF
+    CHECK(json_quote("\xc3") == "\"\\ufffd\"");                                  // cut short
+    CHECK(json_quote("\xc0\xaf") == "\"\\ufffd\\ufffd\"");                       // overlong '/'
+    CHECK(json_quote("\xed\xa0\x80") == "\"\\ufffd\\ufffd\\ufffd\"");            // surrogate
+    CHECK(json_quote("\xf4\x90\x80\x80") == "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); // > U+10FFFF
 }
 
 TEST_CASE("JSON writer nests objects and arrays with commas in the right places") {

@@ -73,9 +73,9 @@ inline VcpuState sample_vcpu(uint32_t id) {
     c.dr6 = next();
     c.dr7 = next();
     auto& m = c.msr;
-    for (uint64_t* x : {&m.efer, &m.star, &m.lstar, &m.cstar, &m.sfmask, &m.kernel_gs_base,
-                        &m.sysenter_cs, &m.sysenter_esp, &m.sysenter_eip, &m.pat, &m.apic_base,
-                        &m.misc_enable, &m.tsc_offset}) {
+    for (uint64_t* x :
+         {&m.efer, &m.star, &m.lstar, &m.cstar, &m.sfmask, &m.kernel_gs_base, &m.sysenter_cs,
+          &m.sysenter_esp, &m.sysenter_eip, &m.pat, &m.apic_base, &m.misc_enable, &m.tsc_offset}) {
         *x = next();
     }
     c.fpu.fcw = 0x27f;
@@ -107,7 +107,7 @@ inline std::vector<uint8_t> sample_ram() {
             ram[page * 4096 + i] = static_cast<uint8_t>(page * 31 + i * 13 + (i >> 8));
         }
     }
-    ram[63 * 4096 + 4095] = 0xee;  // the very last byte counts too
+    ram[63 * 4096 + 4095] = 0xee; // the very last byte counts too
     return ram;
 }
 
@@ -124,7 +124,8 @@ inline std::vector<trace::LogRecord> sample_records(size_t n) {
             out.emplace_back(trace::ConsoleRecord{0, 100 * i, {'l', 'i', 'n', 'e', '\n'}});
             break;
         default:
-            out.emplace_back(trace::StateHashRecord{0, 100 * i, 0xabcdef00ULL + i, 0x12345600ULL + i});
+            out.emplace_back(
+                trace::StateHashRecord{0, 100 * i, 0xabcdef00ULL + i, 0x12345600ULL + i});
             break;
         }
     }
@@ -159,7 +160,7 @@ inline void write_sample_trace(const std::string& path, size_t records, size_t f
     w.finish(kSampleEnd);
     if (chunk_ends) {
         chunk_ends->push_back(w.log_bytes_written());
-        records_at_end->push_back(recs.size() + 1);  // the end record counts as one
+        records_at_end->push_back(recs.size() + 1); // the end record counts as one
     }
 }
 

@@ -54,7 +54,8 @@ TEST_CASE("metadata skips unknown tags and insists on mandatory ones") {
     SUBCASE("a repeated field is an error") {
         std::vector<uint8_t> twice(bytes.begin(), bytes.begin() + 7);
         twice.insert(twice.end(), bytes.begin(), bytes.end());
-        CHECK_THROWS_WITH_AS(decode_metadata(twice), doctest::Contains("appears twice"), krr::Error);
+        CHECK_THROWS_WITH_AS(decode_metadata(twice), doctest::Contains("appears twice"),
+                             krr::Error);
     }
     SUBCASE("another format version is refused") {
         bytes[3] = 9;
@@ -92,7 +93,7 @@ TEST_CASE("metadata refuses impossible machines") {
 
 TEST_CASE("a CPUID count larger than the field is refused before allocating") {
     krr::ByteWriter w;
-    tagged(w, 8, {0xff, 0xff, 0xff, 0xff, 0x0f});  // varint count 2^32-1, no entries
+    tagged(w, 8, {0xff, 0xff, 0xff, 0xff, 0x0f}); // varint count 2^32-1, no entries
     CHECK_THROWS_WITH_AS(decode_metadata(w.data()), doctest::Contains("cannot fit"), krr::Error);
 }
 
@@ -143,7 +144,7 @@ TEST_CASE("memory chunks are checked against the guest's size and order") {
                          doctest::Contains("overlaps"), krr::Error);
     krr::ByteWriter huge;
     huge.varint(0);
-    huge.varint(1ULL << 40);  // pages that are not there
+    huge.varint(1ULL << 40); // pages that are not there
     next = 0;
     CHECK_THROWS_AS(decode_memory_chunk(huge.data(), 1ULL << 40, next), krr::Error);
 }
@@ -163,10 +164,10 @@ TEST_CASE("log records round-trip in order; unknown kinds and appended fields ar
     // A known kind with a field appended by a later version.
     w.u8(3);
     w.varint(1 + 1 + 8 + 8 + 2);
-    w.u8(0);    // vcpu
-    w.u8(5);    // instruction count
-    w.u64(11);  // register hash
-    w.u64(22);  // memory hash
+    w.u8(0);   // vcpu
+    w.u8(5);   // instruction count
+    w.u64(11); // register hash
+    w.u64(22); // memory hash
     w.u16(0xbeef);
     std::map<uint8_t, uint64_t> skipped;
     auto back = decode_log_chunk(w.data(), skipped);

@@ -111,7 +111,7 @@ TEST_CASE("big memory is split into chunks near 1 MiB") {
     while (s.next()) {
     }
     auto p = s.progress();
-    CHECK(p.chunks >= 5);  // 4 MiB of pages + vCPU + end
+    CHECK(p.chunks >= 5); // 4 MiB of pages + vCPU + end
     CHECK(p.chunks <= 7);
     CHECK(p.uncompressed_bytes > meta.memory_size);
 }
@@ -123,11 +123,11 @@ TEST_CASE("the writer refuses misuse") {
     CHECK_THROWS_WITH_AS(TraceWriter(dir / "t", krr::test::sample_metadata()),
                          doctest::Contains("File exists"), krr::Error);
     TraceWriter w(dir / "u", krr::test::sample_metadata());
-    CHECK_THROWS_AS(w.append(ConsoleRecord{}), krr::Error);  // snapshot not finished
-    CHECK_THROWS_AS(w.finish_snapshot(), krr::Error);        // no vCPU yet
-    CHECK_THROWS_AS(w.write_vcpu(krr::test::sample_vcpu(1)), krr::Error);  // no such vCPU
+    CHECK_THROWS_AS(w.append(ConsoleRecord{}), krr::Error);               // snapshot not finished
+    CHECK_THROWS_AS(w.finish_snapshot(), krr::Error);                     // no vCPU yet
+    CHECK_THROWS_AS(w.write_vcpu(krr::test::sample_vcpu(1)), krr::Error); // no such vCPU
     w.write_vcpu(krr::test::sample_vcpu(0));
-    CHECK_THROWS_AS(w.write_vcpu(krr::test::sample_vcpu(0)), krr::Error);  // twice
+    CHECK_THROWS_AS(w.write_vcpu(krr::test::sample_vcpu(0)), krr::Error); // twice
     std::vector<uint8_t> too_big(65 * 4096);
     CHECK_THROWS_AS(w.write_memory(too_big), krr::Error);
     w.finish_snapshot();
@@ -148,7 +148,8 @@ TEST_CASE("a log cut at every byte offset yields exactly the records of complete
 
     for (size_t cut = 0; cut <= log.size(); ++cut) {
         CAPTURE(cut);
-        write_file(path + "/log", std::vector<uint8_t>(log.begin(), log.begin() + static_cast<long>(cut)));
+        write_file(path + "/log",
+                   std::vector<uint8_t>(log.begin(), log.begin() + static_cast<long>(cut)));
         size_t want = 0;
         for (size_t k = 0; k < chunk_ends.size(); ++k) {
             if (chunk_ends[k] <= cut) {
@@ -167,7 +168,8 @@ TEST_CASE("a log cut at every byte offset yields exactly the records of complete
             CHECK((r.end() == FileEnd::Complete) == (cut == log.size()));
 
             TraceSummary s = summarize_trace(path);
-            CHECK(s.health() == (cut == log.size() ? TraceHealth::Complete : TraceHealth::Truncated));
+            CHECK(s.health() ==
+                  (cut == log.size() ? TraceHealth::Complete : TraceHealth::Truncated));
             if (cut != log.size()) {
                 CHECK(s.problem().find("log truncated after") == 0);
             }
@@ -208,7 +210,7 @@ TEST_CASE("a bit flip in any byte of any trace file is detected") {
         CHECK_MESSAGE(undetected == 0, name);
         write_file(path + "/" + name, original);
     }
-    read_everything(path);  // the restored copy is whole again
+    read_everything(path); // the restored copy is whole again
 }
 
 TEST_CASE("opening something that is not a trace gives a clear error") {
@@ -242,7 +244,7 @@ TEST_CASE("the summary counts what the trace holds") {
     CHECK(s.log.last_instruction == 123456);
     REQUIRE(s.log.end);
     CHECK(*s.log.end == krr::test::kSampleEnd);
-    CHECK(s.log.progress.chunks == 5);  // 4 record chunks + the end
+    CHECK(s.log.progress.chunks == 5); // 4 record chunks + the end
 }
 
 TEST_CASE("a trace whose recorder stopped in the snapshot reads as truncated") {
