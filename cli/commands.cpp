@@ -3,9 +3,11 @@
 namespace krr::cli {
 
 // Factories, one per cmd_<name>.cpp.
+CommandSpec info_command();
 
 std::vector<CommandSpec> all_commands() {
     return {
+        info_command(),
     };
 }
 
