@@ -86,7 +86,8 @@ void ChunkFileReader::open_header(FileKind kind) {
     std::vector<uint8_t> head =
         read_at(0, static_cast<size_t>(std::min<uint64_t>(size_, kFileHeaderSize)));
     size_t magic_seen = std::min(head.size(), sizeof kFileMagic);
-    if (std::memcmp(head.data(), kFileMagic, magic_seen) != 0) {
+    if (!std::equal(head.begin(), head.begin() + static_cast<ptrdiff_t>(magic_seen), kFileMagic,
+                    [](uint8_t a, char b) { return a == static_cast<uint8_t>(b); })) {
         throw Error(path_, "not a krr trace file (bad magic)");
     }
     if (head.size() < kFileHeaderSize) {

@@ -101,6 +101,11 @@ TEST_CASE("vCPU state round-trips every field of machine_state.h") {
     for (uint32_t id : {0u, 3u}) {
         krr::VcpuState v = krr::test::sample_vcpu(id);
         auto bytes = encode_vcpu_state(v);
+        // The documented layout: id and count, 16 GPRs, rip, rflags, 8
+        // segments of 23 bytes, 2 tables of 10, 5 CRs, 6 DRs, 13 MSRs, the
+        // FPU (27 bytes of control, 8 x 16 ST, 16 x 16 XMM), 4 event bytes.
+        CHECK(bytes.size() == 12 + 16 * 8 + 16 + 8 * 23 + 2 * 10 + 5 * 8 + 6 * 8 + 13 * 8 + 27 +
+                                  8 * 16 + 16 * 16 + 4);
         krr::VcpuState back = decode_vcpu_state(bytes);
         CHECK(back == v);
         // A state cut short or padded is refused.
