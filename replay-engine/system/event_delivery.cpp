@@ -131,6 +131,10 @@ void deliver_once(CpuState& cpu, LinearMemory& memory, const Event& event) {
 
 } // namespace
 
+void deliver_event_or_fault(CpuState& cpu, LinearMemory& memory, const Event& event) {
+    deliver_once(cpu, memory, event);
+}
+
 Event exception_event(const GuestFault& fault) {
     return Event{fault.vector, EventKind::Exception, fault.has_error_code, fault.error_code,
                  fault.cr2};

@@ -35,6 +35,11 @@ enum class DeliveryOutcome : uint8_t { Delivered, TripleFault };
 // machine then resets or stops.
 DeliveryOutcome deliver_event(CpuState& cpu, LinearMemory& memory, const Event& event);
 
+// Deliver without escalation: a fault during delivery is thrown to the
+// caller. INT n, INT3 and INT1 use this, because a fault while delivering
+// them is a fault of the instruction itself (reported at its RIP).
+void deliver_event_or_fault(CpuState& cpu, LinearMemory& memory, const Event& event);
+
 Event exception_event(const GuestFault& fault);
 
 } // namespace krr

@@ -1,0 +1,32 @@
+#include "replay-engine/interpreter/decoded_code_cache.h"
+
+namespace krr {
+
+const cpu::DecodedInstruction*
+DecodedCodeCache::insert(uint64_t physical, const cpu::DecodedInstruction& insn, bool* new_page) {
+    auto& page = pages_[physical >> 12];
+    *new_page = !page;
+    if (!page) {
+        page = std::make_unique<Page>();
+    }
+    page->instructions.push_back(insn);
+    page->slot[physical & 0xfff] = static_cast<int32_t>(page->instructions.size() - 1);
+    return &page->instructions.back();
+}
+
+void DecodedCodeCache::drop_page(uint64_t physical_page) {
+    auto it = pages_.find(physical_page >> 12);
+    if (it != pages_.end()) {
+        dropped_.push_back(std::move(it->second));
+        pages_.erase(it);
+    }
+}
+
+void DecodedCodeCache::clear() {
+    for (auto& [key, page] : pages_) {
+        dropped_.push_back(std::move(page));
+    }
+    pages_.clear();
+}
+
+} // namespace krr

@@ -1,0 +1,23 @@
+#include "replay-engine/interpreter/handler_table.h"
+
+namespace krr {
+
+namespace {
+
+HandlerTable build() {
+    HandlerTable table;
+    register_data_transfer_handlers(table);
+    register_control_flow_handlers(table);
+    register_system_handlers(table);
+    register_flag_handlers(table);
+    return table;
+}
+
+} // namespace
+
+const HandlerTable& handler_table() {
+    static const HandlerTable table = build();
+    return table;
+}
+
+} // namespace krr

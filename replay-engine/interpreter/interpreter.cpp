@@ -1,0 +1,303 @@
+#include "replay-engine/interpreter/interpreter.h"
+
+#include "replay-engine/cpu/decoder.h"
+#include "replay-engine/cpu/opcode_table.h"
+#include "replay-engine/interpreter/handler_table.h"
+#include "replay-engine/system/control_registers.h"
+#include "replay-engine/system/event_delivery.h"
+
+#include <cstdio>
+
+namespace krr {
+
+namespace {
+
+constexpr uint64_t kIf = 1ULL << 9;
+
+std::string hex(uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+} // namespace
+
+const char* stop_reason_name(StopReason reason) {
+    switch (reason) {
+    case StopReason::ReachedTarget:
+        return "reached target";
+    case StopReason::Halted:
+        return "halted";
+    case StopReason::TripleFault:
+        return "triple fault";
+    case StopReason::Unimplemented:
+        return "unimplemented";
+    }
+    return "?";
+}
+
+Interpreter::Interpreter(VcpuState& vcpu, GuestMemory& ram, CpuEnvironment& environment,
+                         const CpuidTable& cpuid)
+    : vcpu_(vcpu), memory_(ram, &environment), environment_(environment), cpuid_(cpuid) {
+    memory_.set_code_write_observer([this](uint64_t page) { invalidate_code_page(page); });
+    sync_paging(vcpu_.cpu, memory_);
+}
+
+void Interpreter::state_changed_externally() {
+    sync_paging(vcpu_.cpu, memory_);
+    memory_.tlb().flush_all();
+}
+
+void Interpreter::invalidate_code_page(uint64_t physical_page) {
+    code_cache_.drop_page(physical_page);
+}
+
+void Interpreter::request_stop(StopReason reason, std::string message) {
+    stop_requested_ = true;
+    stop_reason_ = reason;
+    if (!message.empty()) {
+        error_ = std::move(message);
+    }
+}
+
+bool Interpreter::interrupts_enabled() const {
+    return (vcpu_.cpu.rflags & kIf) && !vcpu_.cpu.events.interrupt_shadow;
+}
+
+void Interpreter::deliver(const GuestFault& fault) {
+    if (deliver_event(vcpu_.cpu, memory_, exception_event(fault)) == DeliveryOutcome::TripleFault) {
+        request_stop(StopReason::TripleFault, "triple fault while delivering vector " +
+                                                  std::to_string(fault.vector) + " at RIP " +
+                                                  hex(vcpu_.cpu.rip));
+    }
+}
+
+void Interpreter::deliver_external_interrupt(uint8_t vector) {
+    vcpu_.cpu.events.halted = 0;
+    if (deliver_event(vcpu_.cpu, memory_, Event{vector, EventKind::ExternalInterrupt}) ==
+        DeliveryOutcome::TripleFault) {
+        request_stop(StopReason::TripleFault,
+                     "triple fault while delivering interrupt " + std::to_string(vector));
+    }
+}
+
+void Interpreter::deliver_nmi() {
+    vcpu_.cpu.events.halted = 0;
+    if (deliver_event(vcpu_.cpu, memory_, Event{kNmi, EventKind::Nmi}) ==
+        DeliveryOutcome::TripleFault) {
+        request_stop(StopReason::TripleFault, "triple fault while delivering an NMI");
+    }
+}
+
+const cpu::DecodedInstruction* Interpreter::fetch_and_decode() {
+    CpuState& cpu = vcpu_.cpu;
+    if (!cpu.seg[CS].l) {
+        request_stop(StopReason::Unimplemented, "code outside 64-bit mode (CS.L = 0) at RIP " +
+                                                    hex(cpu.rip) +
+                                                    ": only 64-bit long mode is implemented");
+        return nullptr;
+    }
+    uint64_t physical = memory_.translate(cpu.rip, Access::Execute, user_mode);
+    if (const cpu::DecodedInstruction* cached = code_cache_.find(physical)) {
+        return cached;
+    }
+    uint8_t bytes[cpu::kMaxInstructionLength];
+    size_t got = memory_.fetch(cpu.rip, bytes, user_mode);
+    cpu::DecodeResult r = cpu::decode(std::span<const uint8_t>(bytes, got), cpu::CpuMode::Bits64);
+    switch (r.status) {
+    case cpu::DecodeStatus::Ok:
+        break;
+    case cpu::DecodeStatus::Truncated:
+        memory_.fetch_fault(cpu.rip + got, user_mode);
+    case cpu::DecodeStatus::InvalidOpcode:
+        throw GuestFault::ud();
+    case cpu::DecodeStatus::TooLong:
+        throw GuestFault::gp(0);
+    case cpu::DecodeStatus::NotImplemented:
+        request_stop(StopReason::Unimplemented, "cannot decode the instruction at RIP " +
+                                                    hex(cpu.rip) + ": " + r.error_text());
+        return nullptr;
+    }
+    bool crosses_page = (physical & 0xfff) + r.instruction.length > 4096;
+    if (crosses_page) {
+        scratch_ = r.instruction;
+        return &scratch_;
+    }
+    bool new_page = false;
+    const cpu::DecodedInstruction* cached = code_cache_.insert(physical, r.instruction, &new_page);
+    if (new_page) {
+        memory_.protect_code_page(physical & ~0xfffULL);
+    }
+    return cached;
+}
+
+StopReason Interpreter::run(uint64_t target) {
+    CpuState& cpu = vcpu_.cpu;
+    const HandlerTable& table = handler_table();
+    stop_requested_ = false;
+    error_.clear();
+    while (vcpu_.instructions_retired < target) {
+        if (cpu.events.halted) {
+            return StopReason::Halted;
+        }
+        code_cache_.release_dropped();
+        user_mode = (cpu.seg[CS].selector & 3) == 3;
+        const uint8_t shadow = cpu.events.interrupt_shadow;
+        cpu.events.interrupt_shadow = 0;
+        try {
+            const cpu::DecodedInstruction* insn = fetch_and_decode();
+            if (!insn) {
+                cpu.events.interrupt_shadow = shadow;
+                return stop_reason_;
+            }
+            if (!insn->supported) {
+                throw GuestFault::ud();
+            }
+            InstructionHandler handler = table.get(insn->opcode);
+            if (!handler) {
+                cpu.events.interrupt_shadow = shadow;
+                error_ = "no execution handler for '" + std::string(cpu::mnemonic(*insn)) + "' (" +
+                         std::string(cpu::opcode_id_name(insn->opcode)) + ") at RIP " +
+                         hex(cpu.rip);
+                return StopReason::Unimplemented;
+            }
+            next_rip = cpu.rip + insn->length;
+            handler(*this, *insn);
+            if (stop_requested_ && stop_reason_ == StopReason::Unimplemented) {
+                // The handler found a case it cannot execute: leave the state
+                // as it was before the instruction.
+                cpu.events.interrupt_shadow = shadow;
+                return stop_reason_;
+            }
+            cpu.rip = next_rip;
+            ++vcpu_.instructions_retired;
+        } catch (const GuestFault& fault) {
+            deliver(fault);
+        }
+        if (stop_requested_) {
+            return stop_reason_;
+        }
+    }
+    return StopReason::ReachedTarget;
+}
+
+uint64_t Interpreter::effective_address(const cpu::DecodedInstruction& insn) const {
+    const cpu::MemoryReference& m = insn.memory;
+    const CpuState& cpu = vcpu_.cpu;
+    uint64_t ea = static_cast<uint64_t>(m.displacement);
+    if (m.rip_relative) {
+        ea += cpu.rip + insn.length;
+    } else if (m.base != cpu::kNoRegister) {
+        ea += cpu.gpr[m.base];
+    }
+    if (m.index != cpu::kNoRegister) {
+        ea += cpu.gpr[m.index] * m.scale;
+    }
+    if (insn.address_size == 32) {
+        ea &= 0xffffffffULL;
+    }
+    return ea;
+}
+
+uint64_t Interpreter::linear_address(const cpu::DecodedInstruction& insn) const {
+    uint64_t ea = effective_address(insn);
+    int8_t seg = insn.memory.segment;
+    if (seg == FS || seg == GS) {
+        ea += vcpu_.cpu.seg[seg].base;
+    }
+    return ea;
+}
+
+uint64_t Interpreter::read_memory(uint64_t linear, int size) {
+    switch (size) {
+    case 1:
+        return memory_.read<uint8_t>(linear, user_mode);
+    case 2:
+        return memory_.read<uint16_t>(linear, user_mode);
+    case 4:
+        return memory_.read<uint32_t>(linear, user_mode);
+    default:
+        return memory_.read<uint64_t>(linear, user_mode);
+    }
+}
+
+void Interpreter::write_memory(uint64_t linear, int size, uint64_t value) {
+    switch (size) {
+    case 1:
+        memory_.write<uint8_t>(linear, static_cast<uint8_t>(value), user_mode);
+        break;
+    case 2:
+        memory_.write<uint16_t>(linear, static_cast<uint16_t>(value), user_mode);
+        break;
+    case 4:
+        memory_.write<uint32_t>(linear, static_cast<uint32_t>(value), user_mode);
+        break;
+    default:
+        memory_.write<uint64_t>(linear, value, user_mode);
+        break;
+    }
+}
+
+uint64_t Interpreter::read_operand(const cpu::DecodedInstruction& insn, int index) {
+    const cpu::Operand& op = insn.operands[static_cast<size_t>(index)];
+    CpuState& cpu = vcpu_.cpu;
+    switch (op.kind) {
+    case cpu::OperandKind::Gpr:
+        return read_gpr(cpu, op.reg, op.size);
+    case cpu::OperandKind::GprHighByte:
+        return (cpu.gpr[op.reg] >> 8) & 0xff;
+    case cpu::OperandKind::Memory:
+        return read_memory(linear_address(insn), op.size);
+    case cpu::OperandKind::Immediate:
+        // Already sign- or zero-extended to 64 bits as the instruction
+        // defines; the consumer truncates to its operand size.
+        return insn.immediate[op.reg];
+    case cpu::OperandKind::ConstantOne:
+        return 1;
+    case cpu::OperandKind::Segment:
+        return cpu.seg[op.reg].selector;
+    default:
+        request_stop(StopReason::Unimplemented, "operand kind not readable generically");
+        return 0;
+    }
+}
+
+void Interpreter::write_operand(const cpu::DecodedInstruction& insn, int index, uint64_t value) {
+    const cpu::Operand& op = insn.operands[static_cast<size_t>(index)];
+    CpuState& cpu = vcpu_.cpu;
+    switch (op.kind) {
+    case cpu::OperandKind::Gpr:
+        write_gpr(cpu, op.reg, op.size, value);
+        return;
+    case cpu::OperandKind::GprHighByte:
+        cpu.gpr[op.reg] = (cpu.gpr[op.reg] & ~0xff00ULL) | ((value & 0xff) << 8);
+        return;
+    case cpu::OperandKind::Memory:
+        write_memory(linear_address(insn), op.size, value);
+        return;
+    default:
+        request_stop(StopReason::Unimplemented, "operand kind not writable generically");
+        return;
+    }
+}
+
+void Interpreter::push(uint64_t value, int size) {
+    uint64_t rsp = vcpu_.cpu.gpr[RSP] - static_cast<uint64_t>(size);
+    if (!is_canonical(rsp)) {
+        throw GuestFault::ss(0);
+    }
+    write_memory(rsp, size, value);
+    vcpu_.cpu.gpr[RSP] = rsp;
+}
+
+uint64_t Interpreter::pop(int size) {
+    uint64_t rsp = vcpu_.cpu.gpr[RSP];
+    if (!is_canonical(rsp)) {
+        throw GuestFault::ss(0);
+    }
+    uint64_t v = read_memory(rsp, size);
+    vcpu_.cpu.gpr[RSP] = rsp + static_cast<uint64_t>(size);
+    return v;
+}
+
+} // namespace krr

@@ -1,0 +1,146 @@
+// krr's x86-64 CPU: executes a vCPU's instructions one at a time from its
+// architectural state, through the decoded-code cache, LinearMemory and the
+// machine's CpuEnvironment. The recorder uses it as an accelerator; replay
+// uses it to re-execute a recording.
+//
+// Counting. `instructions_retired` grows by one for every instruction that
+// completes, and for every iteration of a REP-prefixed string instruction
+// (each iteration is a point where an interrupt may be taken, so it must be
+// a position). A faulting instruction does not retire; delivering the fault
+// does not count. INT n, INT3, SYSCALL retire, then transfer control.
+// Interrupts are delivered between instructions, never inside one.
+#pragma once
+
+#include "guest-model/cpuid_table.h"
+#include "guest-model/machine_state.h"
+#include "replay-engine/cpu/decoded_instruction.h"
+#include "replay-engine/interpreter/cpu_environment.h"
+#include "replay-engine/interpreter/decoded_code_cache.h"
+#include "replay-engine/mmu/linear_memory.h"
+
+#include <cstdint>
+#include <string>
+
+namespace krr {
+
+enum class StopReason : uint8_t {
+    ReachedTarget, // instructions_retired == target
+    Halted,        // HLT: waiting for an interrupt (cpu.events.halted is set)
+    TripleFault,   // the machine must reset or stop
+    Unimplemented, // an instruction or mode the emulator cannot execute: see error()
+};
+
+const char* stop_reason_name(StopReason reason);
+
+class Interpreter;
+using InstructionHandler = void (*)(Interpreter&, const cpu::DecodedInstruction&);
+
+class Interpreter {
+public:
+    Interpreter(VcpuState& vcpu, GuestMemory& ram, CpuEnvironment& environment,
+                const CpuidTable& cpuid);
+    Interpreter(const Interpreter&) = delete;
+    Interpreter& operator=(const Interpreter&) = delete;
+
+    // Execute until `target` instructions have retired or something stops
+    // the CPU first.
+    StopReason run(uint64_t target);
+
+    // Whether an external interrupt can be taken now (RFLAGS.IF and no
+    // interrupt shadow), and taking one: delivered through the IDT with the
+    // current RIP as return address; wakes a halted CPU.
+    bool interrupts_enabled() const;
+    void deliver_external_interrupt(uint8_t vector);
+    void deliver_nmi();
+
+    // Re-read the control registers into the MMU and drop cached state: call
+    // after changing CpuState from outside (snapshot restore, debugger).
+    void state_changed_externally();
+
+    VcpuState& vcpu() { return vcpu_; }
+    CpuState& cpu() { return vcpu_.cpu; }
+    LinearMemory& memory() { return memory_; }
+    CpuEnvironment& environment() { return environment_; }
+    const CpuidTable& cpuid() const { return cpuid_; }
+    const std::string& error() const { return error_; }
+
+    // --- for instruction handlers ---
+    // The RIP execution continues at; handlers that branch set it.
+    uint64_t next_rip = 0;
+    // Memory accesses of the current instruction are user accesses (CPL 3).
+    bool user_mode = false;
+
+    uint64_t effective_address(const cpu::DecodedInstruction& insn) const;
+    // Linear address = effective address + FS/GS base when overridden.
+    uint64_t linear_address(const cpu::DecodedInstruction& insn) const;
+    uint64_t read_operand(const cpu::DecodedInstruction& insn, int index);
+    void write_operand(const cpu::DecodedInstruction& insn, int index, uint64_t value);
+    uint64_t read_memory(uint64_t linear, int size);
+    void write_memory(uint64_t linear, int size, uint64_t value);
+    void push(uint64_t value, int size);
+    uint64_t pop(int size);
+    unsigned cpl() const { return vcpu_.cpu.seg[CS].selector & 3; }
+    // Stop the run loop after this instruction (HLT, an unimplemented path).
+    void request_stop(StopReason reason, std::string message = {});
+    // Decoded code on this physical page is stale.
+    void invalidate_code_page(uint64_t physical_page);
+
+private:
+    const cpu::DecodedInstruction* fetch_and_decode();
+    void deliver(const struct GuestFault& fault);
+
+    VcpuState& vcpu_;
+    LinearMemory memory_;
+    CpuEnvironment& environment_;
+    const CpuidTable& cpuid_;
+    DecodedCodeCache code_cache_;
+    cpu::DecodedInstruction scratch_; // page-crossing instructions are not cached
+    bool stop_requested_ = false;
+    StopReason stop_reason_ = StopReason::ReachedTarget;
+    std::string error_;
+};
+
+// Read or write a general register with x86 partial-register rules: 32-bit
+// writes zero the upper half, 8- and 16-bit writes merge.
+inline uint64_t read_gpr(const CpuState& cpu, uint8_t reg, int size) {
+    uint64_t v = cpu.gpr[reg];
+    switch (size) {
+    case 1:
+        return v & 0xff;
+    case 2:
+        return v & 0xffff;
+    case 4:
+        return v & 0xffffffffULL;
+    default:
+        return v;
+    }
+}
+
+inline void write_gpr(CpuState& cpu, uint8_t reg, int size, uint64_t value) {
+    uint64_t& r = cpu.gpr[reg];
+    switch (size) {
+    case 1:
+        r = (r & ~0xffULL) | (value & 0xff);
+        break;
+    case 2:
+        r = (r & ~0xffffULL) | (value & 0xffff);
+        break;
+    case 4:
+        r = value & 0xffffffffULL;
+        break;
+    default:
+        r = value;
+        break;
+    }
+}
+
+inline uint64_t truncate_to(uint64_t value, int size) {
+    return size >= 8 ? value : value & ((1ULL << (8 * size)) - 1);
+}
+
+inline uint64_t sign_extend_from(uint64_t value, int size) {
+    int shift = 64 - 8 * size;
+    return size >= 8 ? value : static_cast<uint64_t>(static_cast<int64_t>(value << shift) >> shift);
+}
+
+} // namespace krr

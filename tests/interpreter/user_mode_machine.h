@@ -1,0 +1,45 @@
+// A minimal long-mode machine for running user-mode snippets in the
+// interpreter at the same addresses the native oracle uses: the code page at
+// NativeOracle::kCodeAddress, the data window at kWindowAddress with an
+// unmapped guard page after it, CPL 3, and an IDT whose every vector lands on
+// its own supervisor address so a delivered fault is recognised by RIP.
+#pragma once
+
+#include "guest-model/cpuid_table.h"
+#include "replay-engine/interpreter/interpreter.h"
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace krr::testing {
+
+struct EmulatedOutcome {
+    bool ok = true; // false: the interpreter stopped (see error)
+    std::string error;
+    int vector = -1;        // the exception delivered, or -1
+    uint64_t fault_rip = 0; // the RIP in the exception frame
+    uint64_t fault_cr2 = 0;
+    CpuState cpu{}; // at the end, or at the fault (before delivery)
+    std::vector<uint8_t> window;
+    uint64_t instructions = 0;
+};
+
+class UserModeMachine {
+public:
+    UserModeMachine();
+    ~UserModeMachine();
+    EmulatedOutcome run(std::span<const uint8_t> code, const CpuState& in,
+                        std::span<const uint8_t> window = {});
+
+private:
+    class NoDevices;
+    GuestMemory ram_{64ULL << 20};
+    std::unique_ptr<NoDevices> devices_;
+    CpuidTable cpuid_ = default_cpuid_table();
+    VcpuState vcpu_{};
+    CpuState initial_{};
+};
+
+} // namespace krr::testing
