@@ -4,10 +4,12 @@ namespace krr::cli {
 
 // Factories, one per cmd_<name>.cpp.
 CommandSpec info_command();
+CommandSpec image_command();
 
 std::vector<CommandSpec> all_commands() {
     return {
         info_command(),
+        image_command(),
     };
 }
 
