@@ -49,6 +49,27 @@ expect() {
 }
 
 "$krr" image -o "$work/uname.cpio" -- uname -a
+# The same request gives the same bytes, and the system's cpio reads it.
+"$krr" image -o "$work/again.cpio" -- uname -a
+cmp -s "$work/uname.cpio" "$work/again.cpio" || fail "krr image: two runs gave different bytes"
+command -v cpio >/dev/null || fail "cpio not found (Debian package cpio)"
+listing=$(cpio -it --quiet <"$work/uname.cpio")
+for entry in init bin/busybox bin/sh krr/command dev/console etc/passwd; do
+    grep -qx "$entry" <<<"$listing" || fail "krr image: the archive lacks $entry"
+done
+# Errors are one line, "krr: <what>: <why>", with a non-zero exit.
+check_error() {
+    local expected=$1
+    shift
+    local status=0
+    "$krr" image "$@" 2>"$work/error" >/dev/null || status=$?
+    [[ $status -ne 0 ]] || fail "krr image $*: succeeded; expected an error"
+    grep -qF -- "$expected" "$work/error" || fail "krr image $*: said '$(cat "$work/error")'"
+}
+check_error "krr: image: -o FILE is required" -- true
+check_error "krr: --file $work/nope: No such file or directory" -o "$work/x" --file "$work/nope"
+check_error "krr: module: no_such_module: no no_such_module.ko in" -o "$work/x" \
+    --module no_such_module
 boot uname
 expect uname "^Linux \(none\) $release #1 SMP .* x86_64 GNU/Linux"
 # init prints nothing of its own on success.
