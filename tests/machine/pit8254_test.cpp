@@ -8,6 +8,7 @@
 
 using krr::Machine;
 using krr::test::FakeCpu;
+using krr::test::kPitHz;
 
 namespace {
 
@@ -153,4 +154,54 @@ TEST_CASE("channel 0 in mode 2 at HZ=250 interrupts 250 times a second through t
     }
     CHECK(interrupts >= 249);
     CHECK(interrupts <= 251);
+}
+
+TEST_CASE("IRQ 0 reaches the local APIC through I/O APIC pin 2, as the MP table says") {
+    Machine machine(krr::test::small_machine_config(), {});
+    FakeCpu cpu{machine};
+    cpu.apic_write(0xf0, 0x1ff);
+    // Pin 2: vector 0x30, edge, fixed, physical destination 0.
+    machine.mmio_write(0, 0xfec00000, 4, 0x15);
+    machine.mmio_write(0, 0xfec00010, 4, 0);
+    machine.mmio_write(0, 0xfec00000, 4, 0x14);
+    machine.mmio_write(0, 0xfec00010, 4, 0x30);
+    // pit_set_oneshot() then pit_next_event(): mode 4, 1193 ticks (1 ms).
+    cpu.outb(0x38, 0x43);
+    cpu.outb(1193 & 0xff, 0x40);
+    cpu.outb(1193 >> 8, 0x40);
+    uint64_t written = cpu.icount;
+    auto deadline = machine.next_timer_deadline();
+    REQUIRE(deadline.has_value());
+    // Mode 4: OUT pulses low at terminal count, N + 1 ticks after the write;
+    // the rising edge after it (one more tick) is what the I/O APIC sees.
+    double expected_ns = (1193 + 2) / kPitHz * 1e9;
+    double got_ns = double(*deadline - written) * krr::test::kNsPerInstruction;
+    CHECK(got_ns > expected_ns - 1000);
+    CHECK(got_ns < expected_ns + 1000);
+    cpu.run(*deadline - 1 - cpu.icount);
+    CHECK_FALSE(machine.pending_interrupt(0, true).has_value());
+    cpu.run(1);
+    CHECK(machine.pending_interrupt(0, true) == 0x30);
+    machine.acknowledge_interrupt(0);
+    cpu.apic_write(0xb0, 0);
+    // One shot only.
+    CHECK_FALSE(machine.next_timer_deadline().has_value());
+}
+
+TEST_CASE("mode 0 on channel 2 raises OUT2 in port 0x61 after N + 1 ticks, and gating stops it") {
+    Machine machine(krr::test::small_machine_config(), {});
+    FakeCpu cpu{machine};
+    cpu.instructions_per_access = 1;
+    cpu.outb(0x00, 0x61);  // gate low
+    cpu.outb(0xb0, 0x43);
+    cpu.outb(100, 0x42);
+    cpu.outb(0, 0x42);
+    cpu.run(uint64_t(200 / kPitHz * 1e9) / krr::test::kNsPerInstruction);
+    CHECK((cpu.inb(0x61) & 0x20) == 0);  // gate low: no counting
+    cpu.outb(0x01, 0x61);                // gate high: count
+    uint64_t gated_at = cpu.icount;
+    cpu.run(uint64_t(99 / kPitHz * 1e9) / krr::test::kNsPerInstruction);
+    CHECK((cpu.inb(0x61) & 0x20) == 0);
+    cpu.run(gated_at + uint64_t(102 / kPitHz * 1e9) / krr::test::kNsPerInstruction - cpu.icount);
+    CHECK((cpu.inb(0x61) & 0x20) != 0);
 }
