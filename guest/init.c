@@ -254,6 +254,12 @@ static uint32_t exit_report(int status) {
 }
 
 int main(void) {
+    /* Everything below mounts over the root, and ends in reboot(): run by
+     * mistake on a host, it must do nothing. */
+    if (getpid() != 1) {
+        dprintf(STDERR_FILENO, "krr-init: must run as PID 1 inside a krr guest\n");
+        return 1;
+    }
     detect_host();
     mount_filesystems();
     attach_console();
