@@ -18,7 +18,7 @@ Bus::Bus(std::string kind, uint64_t address_limit, unsigned max_access_size, Log
     : kind_(std::move(kind)), address_limit_(address_limit), max_access_size_(max_access_size),
       log_(log) {}
 
-void Bus::map(uint64_t base, uint64_t length, BusDevice& device, std::string name) {
+void Bus::map(uint64_t base, uint64_t length, BusDevice& device, std::string name, Width width) {
     std::string what = "mapping " + name + " at " + kind_ + " " + hex(base);
     if (length == 0)
         throw Error(what, "empty range");
@@ -32,7 +32,7 @@ void Bus::map(uint64_t base, uint64_t length, BusDevice& device, std::string nam
         if (base - prev->first < prev->second.length)
             throw Error(what, "overlaps " + prev->second.name);
     }
-    mappings_.emplace(base, Mapping{length, &device, std::move(name)});
+    mappings_.emplace(base, Mapping{length, &device, std::move(name), width});
 }
 
 const std::pair<const uint64_t, Bus::Mapping>* Bus::find(uint64_t address) const {
@@ -56,8 +56,15 @@ void Bus::check_access(uint64_t address, unsigned size) const {
 
 uint64_t Bus::read(uint64_t address, unsigned size) {
     check_access(address, size);
-    if (auto* m = find(address))
+    if (auto* m = find(address)) {
+        if (m->second.width == Width::Byte && size > 1) {
+            uint64_t value = 0;
+            for (unsigned i = 0; i < size && address + i < address_limit_; ++i)
+                value |= read(address + i, 1) << (8 * i);
+            return value;
+        }
         return m->second.device->read(address - m->first, size) & size_mask(size);
+    }
     if (log_.enabled(LogLevel::Debug))
         log_.write_once(LogLevel::Debug, address,
                         "read of unknown " + kind_ + " " + hex(address) + " (" +
@@ -68,6 +75,11 @@ uint64_t Bus::read(uint64_t address, unsigned size) {
 void Bus::write(uint64_t address, unsigned size, uint64_t value) {
     check_access(address, size);
     if (auto* m = find(address)) {
+        if (m->second.width == Width::Byte && size > 1) {
+            for (unsigned i = 0; i < size && address + i < address_limit_; ++i)
+                write(address + i, 1, (value >> (8 * i)) & 0xff);
+            return;
+        }
         m->second.device->write(address - m->first, size, value & size_mask(size));
         return;
     }

@@ -18,9 +18,18 @@ namespace krr {
 
 class Bus {
 public:
+    enum class Width : uint8_t {
+        // The device takes accesses of any size as they come.
+        Any,
+        // An 8-bit device: a wider access becomes one byte access per
+        // address, in ascending order, as an ISA bus cycle splits it.
+        Byte,
+    };
+
     // Attach `device` to [base, base + length). Throws krr::Error when the
     // range is empty, too large for the bus or overlaps another device.
-    void map(uint64_t base, uint64_t length, BusDevice& device, std::string name);
+    void map(uint64_t base, uint64_t length, BusDevice& device, std::string name,
+             Width width = Width::Any);
 
     uint64_t read(uint64_t address, unsigned size);
     void write(uint64_t address, unsigned size, uint64_t value);
@@ -36,6 +45,7 @@ private:
         uint64_t length;
         BusDevice* device;
         std::string name;
+        Width width;
     };
     const std::pair<const uint64_t, Mapping>* find(uint64_t address) const;
     void check_access(uint64_t address, unsigned size) const;

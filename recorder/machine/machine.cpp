@@ -80,12 +80,12 @@ Machine::Machine(MachineConfig config, MachineEvents events)
 }
 
 void Machine::map_devices() {
-    io_bus_.map(0x20, 2, pic_.master_ports(), "8259 PIC (master)");
-    io_bus_.map(0xa0, 2, pic_.slave_ports(), "8259 PIC (slave)");
-    io_bus_.map(0x40, 4, pit_, "8254 PIT");
-    io_bus_.map(0x61, 1, system_control_, "system control port B");
-    io_bus_.map(0x70, 2, rtc_, "CMOS RTC");
-    io_bus_.map(kCom1Port, 8, uart_, "16550A UART (COM1)");
+    io_bus_.map(0x20, 2, pic_.master_ports(), "8259 PIC (master)", Bus::Width::Byte);
+    io_bus_.map(0xa0, 2, pic_.slave_ports(), "8259 PIC (slave)", Bus::Width::Byte);
+    io_bus_.map(0x40, 4, pit_, "8254 PIT", Bus::Width::Byte);
+    io_bus_.map(0x61, 1, system_control_, "system control port B", Bus::Width::Byte);
+    io_bus_.map(0x70, 2, rtc_, "CMOS RTC", Bus::Width::Byte);
+    io_bus_.map(kCom1Port, 8, uart_, "16550A UART (COM1)", Bus::Width::Byte);
     io_bus_.map(KRR_CONTROL_PORT, KRR_CONTROL_PORT_COUNT, control_, "krr control device");
     // Probed by the kernel and absent here: an all-ones answer is what tells
     // the i8042 driver and the 8250 probe there is nothing to drive.

@@ -2,6 +2,8 @@
 #include "recorder/machine/bus.h"
 
 #include <doctest/doctest.h>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -48,4 +50,28 @@ TEST_CASE("overlapping or out-of-range mappings and bad access sizes are errors"
     bus.map(0x44, 1, b, "adjacent");
     CHECK_THROWS_AS(bus.read(0x40, 8), krr::Error);
     CHECK_THROWS_AS(bus.read(0x40, 3), krr::Error);
+}
+
+TEST_CASE("a wide access to a byte-wide device becomes byte accesses at ascending addresses") {
+    struct Bytes final : krr::BusDevice {
+        std::vector<std::pair<uint64_t, uint64_t>> writes;
+        uint64_t read(uint64_t offset, unsigned size) override {
+            CHECK(size == 1);
+            return 0x10 + offset;
+        }
+        void write(uint64_t offset, unsigned size, uint64_t value) override {
+            CHECK(size == 1);
+            writes.push_back({offset, value});
+        }
+    };
+    krr::Log log(krr::LogLevel::Error);
+    krr::IoBus bus(log);
+    Bytes device;
+    bus.map(0x70, 2, device, "rtc", krr::Bus::Width::Byte);
+    CHECK(bus.read(0x70, 2) == 0x1110);
+    CHECK(bus.read(0x71, 2) == 0xff11); // the second byte is unmapped
+    bus.write(0x70, 2, 0xab0c);
+    REQUIRE(device.writes.size() == 2);
+    CHECK(device.writes[0] == std::pair<uint64_t, uint64_t>{0, 0x0c});
+    CHECK(device.writes[1] == std::pair<uint64_t, uint64_t>{1, 0xab});
 }
