@@ -1,6 +1,7 @@
 // Runs the real `krr info` (its path comes from the KRR_EXE environment
 // variable) on traces written here, and checks what a user sees: the exit
 // status, the text and the JSON.
+#include "guest-model/trace/chunk_format.h"
 #include "guest-model/trace/trace_writer.h"
 #include "tests/guest-model/trace/sample_trace.h"
 #include "tests/guest-model/trace/temp_dir.h"
@@ -147,11 +148,17 @@ TEST_CASE("krr info on bad input names the trace and exits 1") {
 
     krr::test::write_sample_trace(dir / "v", 3, 8);
     auto meta = read_file(dir / "v/metadata");
-    meta[8] = 2; // format version 2 (its header checksum no longer matches)
+    meta[8] = 2; // format version 2, its header checksum resealed as a v2 writer would
+    const uint32_t sum = krr::trace::header_checksum(std::span(meta.data(), 16));
+    for (int i = 0; i < 4; ++i) {
+        meta[16 + static_cast<size_t>(i)] = static_cast<uint8_t>(sum >> (8 * i));
+    }
     write_file(dir / "v/metadata", meta);
     Run version = run_info(dir, {dir / "v"});
     CHECK(version.status == 1);
-    CHECK(has(version.err, "krr: info: " + (dir / "v") + "/metadata: "));
+    CHECK(version.err == "krr: info: " + (dir / "v") +
+                             "/metadata: trace format version 2 is not supported (this krr reads "
+                             "version 1)\n");
 }
 
 TEST_CASE("krr info rejects bad usage") {
