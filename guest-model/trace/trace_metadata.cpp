@@ -27,6 +27,15 @@ enum Tag : uint16_t {
 };
 constexpr uint16_t kLastMandatoryTag = kTagCreationTime;
 
+const char* tag_name(uint16_t tag) {
+    static const char* const names[] = {
+        "?",           "format version",      "krr version",   "kernel path", "kernel version",
+        "kernel hash", "kernel command line", "guest command", "CPUID table", "memory size",
+        "vCPU count",  "accelerator",         "creation time",
+    };
+    return tag <= kLastMandatoryTag ? names[tag] : "unknown";
+}
+
 constexpr size_t kMaxStringField = 64 * 1024;
 constexpr size_t kCpuidEntryBytes = 4 + 4 + 1 + 4 * 4;
 
@@ -110,7 +119,7 @@ TraceMetadata decode_metadata(std::span<const uint8_t> payload) {
         uint16_t tag = r.u16();
         auto body = r.blob(payload.size());
         if (!seen.insert(tag).second) {
-            r.fail("field " + std::to_string(tag) + " appears twice");
+            r.fail("field " + std::to_string(tag) + " (" + tag_name(tag) + ") appears twice");
         }
         ByteReader f(body, "trace metadata field " + std::to_string(tag));
         switch (tag) {
@@ -178,7 +187,8 @@ TraceMetadata decode_metadata(std::span<const uint8_t> payload) {
     }
     for (uint16_t tag = kTagFormatVersion; tag <= kLastMandatoryTag; ++tag) {
         if (!seen.count(tag)) {
-            throw Error("trace metadata", "mandatory field " + std::to_string(tag) + " is missing");
+            throw Error("trace metadata", "mandatory field " + std::to_string(tag) + " (" +
+                                              tag_name(tag) + ") is missing");
         }
     }
     if (m.format_version != kFormatVersion) {

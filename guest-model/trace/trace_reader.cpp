@@ -115,6 +115,10 @@ std::optional<SnapshotItem> SnapshotReader::next() {
             throw Error(where, e.what());
         }
     }
+    if (complete_ && file_.truncated()) {
+        throw Error(file_.path() + ": byte " + std::to_string(file_.complete_bytes()),
+                    "data after the snapshot end");
+    }
     return std::nullopt;
 }
 
@@ -157,6 +161,10 @@ std::optional<LogRecord> LogReader::next() {
         pending_index_ = 0;
         auto chunk = file_.next();
         if (!chunk) {
+            if (complete_ && file_.truncated()) {
+                throw Error(file_.path() + ": byte " + std::to_string(file_.complete_bytes()),
+                            "data after the record end");
+            }
             return std::nullopt;
         }
         const std::string where = file_.path() + ": chunk " + std::to_string(chunk->sequence) +

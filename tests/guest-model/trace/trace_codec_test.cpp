@@ -48,8 +48,8 @@ TEST_CASE("metadata skips unknown tags and insists on mandatory ones") {
         REQUIRE(bytes[0] == 1);
         REQUIRE(bytes[2] == 4);
         std::vector<uint8_t> rest(bytes.begin() + 7, bytes.end());
-        CHECK_THROWS_WITH_AS(decode_metadata(rest), doctest::Contains("field 1 is missing"),
-                             krr::Error);
+        CHECK_THROWS_WITH_AS(decode_metadata(rest),
+                             doctest::Contains("field 1 (format version) is missing"), krr::Error);
     }
     SUBCASE("a repeated field is an error") {
         std::vector<uint8_t> twice(bytes.begin(), bytes.begin() + 7);

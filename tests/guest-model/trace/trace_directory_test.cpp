@@ -309,3 +309,22 @@ TEST_CASE("a writer killed while logging leaves a readable prefix") {
     CHECK(s.health() == TraceHealth::Truncated);
     CHECK(s.log.records_by_kind["input"] == n);
 }
+
+TEST_CASE("anything after the closing chunk of a file is corruption") {
+    TempDir dir;
+    krr::test::write_sample_trace(dir / "t", 6, 3);
+    for (const char* name : {"snapshot", "log"}) {
+        CAPTURE(name);
+        const std::string file = (dir / "t") + "/" + name;
+        const auto original = read_file(file);
+        for (const auto& tail : {std::vector<uint8_t>(40, 0), std::vector<uint8_t>{'x'}}) {
+            auto longer = original;
+            longer.insert(longer.end(), tail.begin(), tail.end());
+            write_file(file, longer);
+            CHECK_THROWS_AS(read_everything(dir / "t"), krr::Error);
+            CHECK(summarize_trace(dir / "t").health() == TraceHealth::Corrupt);
+        }
+        write_file(file, original);
+    }
+    read_everything(dir / "t");
+}
