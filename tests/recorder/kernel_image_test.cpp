@@ -1,5 +1,6 @@
 #include "guest-model/error.h"
 #include "guest-model/kernel_image.h"
+#include "guest-model/symbols.h"
 #include "recorder/guest-image/guest_locator.h"
 
 #include <cstdlib>
@@ -234,4 +235,56 @@ TEST_CASE("provisioned kernel: the Debian bzImage parses and decompresses") {
     CHECK(elf.size() > 10u * 1024 * 1024);
     CHECK(elf.size() < k.init_size());
     CHECK(elf[4] == 2); // ELFCLASS64
+}
+
+TEST_CASE("provisioned kernel: its System.map parses and resolves kernel functions") {
+    const std::string kernel = krr::locate_kernel(std::nullopt);
+    const std::string map = kernel.substr(0, kernel.rfind('/')) + "/System.map";
+    auto table = krr::SymbolTable::load(map);
+    CHECK(table.size() > 50000);
+    auto start_kernel = table.address_of("start_kernel");
+    REQUIRE(start_kernel);
+    // nokaslr: the kernel runs where System.map says, in the top 2 GiB.
+    CHECK(*start_kernel >= 0xffffffff81000000);
+    auto m = table.lookup(*start_kernel + 5);
+    REQUIRE(m);
+    CHECK(m->symbol->name == "start_kernel");
+    CHECK(m->offset == 5);
+    CHECK(table.address_of("_text") == 0xffffffff81000000);
+}
+
+TEST_CASE("kernel image: mutated headers and payloads never crash the reader") {
+    std::vector<uint8_t> small_elf = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
+    small_elf.resize(4096, 0x90);
+    const auto pristine = make_bzimage(with_size(xz(small_elf), small_elf.size())).bytes;
+    uint32_t seed = 12345;
+    auto next = [&seed] {
+        seed = seed * 1103515245 + 12345;
+        return seed >> 8;
+    };
+    int parsed = 0;
+    int rejected = 0;
+    for (int round = 0; round < 3000; ++round) {
+        auto bytes = pristine;
+        const int flips = 1 + int(next() % 4);
+        for (int i = 0; i < flips; ++i) {
+            // Mostly the setup header, sometimes the payload.
+            size_t at = next() % 2 ? 0x1f0 + next() % 0x80
+                                   : setup_size + next() % (bytes.size() - setup_size);
+            bytes[at] = uint8_t(next());
+        }
+        if (next() % 8 == 0) {
+            bytes.resize(next() % bytes.size());
+        }
+        try {
+            auto k = KernelImage::parse(bytes, "mutant");
+            ++parsed;
+            (void)k.decompress_vmlinux();
+        } catch (const krr::Error&) {
+            ++rejected;
+        }
+    }
+    // Both outcomes happen, so the mutations reach past the first check.
+    CHECK(parsed > 100);
+    CHECK(rejected > 100);
 }
