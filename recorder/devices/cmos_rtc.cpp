@@ -1,6 +1,9 @@
 #include "recorder/devices/cmos_rtc.h"
 
+#include "recorder/devices/device_state_codec.h"
 #include "recorder/machine/virtual_clock.h"
+
+#include <algorithm>
 
 namespace krr {
 
@@ -311,6 +314,31 @@ std::optional<uint64_t> CmosRtc::next_deadline() const {
             deadline = next;
     }
     return deadline;
+}
+
+void CmosRtc::save_state(ByteWriter& out) const {
+    out.u8(1);
+    out.u64(now_);
+    out.u64(uint64_t(base_unix_));
+    out.u64(base_ns_);
+    out.u8(index_);
+    out.bytes(ram_);
+    out.u64(seconds_seen_);
+    out.u64(periods_seen_);
+}
+
+void CmosRtc::load_state(ByteReader& in) {
+    expect_version(in, 1);
+    now_ = in.u64();
+    base_unix_ = int64_t(in.u64());
+    base_ns_ = in.u64();
+    if (base_ns_ > now_)
+        in.fail("RTC time base lies after its present time");
+    index_ = uint8_t(check_range(in, in.u8(), 0, 127, "CMOS index"));
+    auto ram = in.bytes(ram_.size());
+    std::copy(ram.begin(), ram.end(), ram_.begin());
+    seconds_seen_ = in.u64();
+    periods_seen_ = in.u64();
 }
 
 } // namespace krr

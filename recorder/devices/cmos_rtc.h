@@ -12,6 +12,7 @@
 // when one that register B enables becomes set.
 #pragma once
 
+#include "guest-model/byte_codec.h"
 #include "recorder/devices/interrupt_line.h"
 #include "recorder/machine/bus_device.h"
 
@@ -52,6 +53,11 @@ public:
     // The clock's current time in seconds since the Unix epoch.
     int64_t unix_time() const;
     uint8_t read_register(uint8_t index) const;
+
+    // Snapshot state (a trace's DEVICE_STATE); load_state throws krr::Error
+    // on a malformed encoding and leaves the model unusable only then.
+    void save_state(ByteWriter& out) const;
+    void load_state(ByteReader& in);
 
 private:
     uint8_t encode(int value) const;

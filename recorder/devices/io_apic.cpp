@@ -1,5 +1,7 @@
 #include "recorder/devices/io_apic.h"
 
+#include "recorder/devices/device_state_codec.h"
+
 namespace krr {
 
 namespace {
@@ -133,6 +135,24 @@ void IoApic::write(uint64_t offset, unsigned size, uint64_t value) {
         select_ = uint8_t(value);
     else if (offset == kRegisterWindow)
         write_register(select_, uint32_t(value));
+}
+
+void IoApic::save_state(ByteWriter& out) const {
+    out.u8(1);
+    out.u8(id_);
+    out.u8(select_);
+    for (uint64_t entry : redirection_)
+        out.u64(entry);
+    out.u32(asserted_);
+}
+
+void IoApic::load_state(ByteReader& in) {
+    expect_version(in, 1);
+    id_ = uint8_t(check_range(in, in.u8(), 0, 15, "I/O APIC ID"));
+    select_ = in.u8();
+    for (uint64_t& entry : redirection_)
+        entry = in.u64() & (kWritableBits | kDeliveryStatus | kRemoteIrr);
+    asserted_ = in.u32() & ((1u << kPins) - 1);
 }
 
 } // namespace krr

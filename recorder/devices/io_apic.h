@@ -8,6 +8,7 @@
 // then delivers again.
 #pragma once
 
+#include "guest-model/byte_codec.h"
 #include "recorder/devices/apic_message.h"
 #include "recorder/machine/bus_device.h"
 
@@ -37,6 +38,11 @@ public:
 
     uint8_t id() const { return id_; }
     uint64_t redirection(unsigned pin) const { return redirection_.at(pin); }
+
+    // Snapshot state (a trace's DEVICE_STATE); load_state throws krr::Error
+    // on a malformed encoding and leaves the model unusable only then.
+    void save_state(ByteWriter& out) const;
+    void load_state(ByteReader& in);
 
 private:
     uint32_t read_register(uint8_t index) const;

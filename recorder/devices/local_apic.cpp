@@ -1,5 +1,6 @@
 #include "recorder/devices/local_apic.h"
 
+#include "recorder/devices/device_state_codec.h"
 #include "recorder/machine/virtual_clock.h"
 
 namespace krr {
@@ -400,6 +401,68 @@ void LocalApic::write(uint64_t offset, unsigned size, uint64_t value) {
     if (size < 4 || (offset & 0xf) != 0)
         return;
     write_register(uint32_t(offset & 0xff0), uint32_t(value));
+}
+
+void LocalApic::save_state(ByteWriter& out) const {
+    out.u8(1);
+    out.u8(id_);
+    out.u64(now_);
+    for (uint32_t v : {tpr_, ldr_, dfr_, svr_, esr_, esr_pending_, icr_low_, icr_high_})
+        out.u32(v);
+    for (uint32_t v : lvt_)
+        out.u32(v);
+    put_flag(out, lint_level_[0]);
+    put_flag(out, lint_level_[1]);
+    for (const VectorSet* set : {&irr_, &isr_, &tmr_})
+        for (uint32_t word : *set)
+            out.u32(word);
+    put_flag(out, extint_requested_);
+    put_flag(out, requests_.init);
+    put_flag(out, requests_.startup_vector.has_value());
+    out.u8(requests_.startup_vector.value_or(0));
+    put_flag(out, requests_.nmi);
+    out.u32(timer_initial_);
+    out.u32(timer_start_count_);
+    out.u64(timer_start_);
+    out.u32(divide_config_);
+    out.u64(timer_expiries_seen_);
+}
+
+void LocalApic::load_state(ByteReader& in) {
+    expect_version(in, 1);
+    uint8_t id = in.u8();
+    if (id != id_)
+        in.fail("state of local APIC " + std::to_string(id) + " given to local APIC " +
+                std::to_string(id_));
+    now_ = in.u64();
+    tpr_ = in.u32() & 0xff;
+    ldr_ = in.u32() & 0xff000000;
+    dfr_ = (in.u32() & 0xf0000000) | 0x0fffffff;
+    svr_ = in.u32() & 0x3ff;
+    esr_ = in.u32();
+    esr_pending_ = in.u32();
+    icr_low_ = in.u32() & ~kIcrDeliveryStatus;
+    icr_high_ = in.u32() & 0xff000000;
+    for (unsigned i = 0; i < lvt_.size(); ++i)
+        lvt_[i] = in.u32() & (kLvtWritable[i] | (1u << 12) | (1u << 14));
+    lint_level_[0] = get_flag(in);
+    lint_level_[1] = get_flag(in);
+    for (VectorSet* set : {&irr_, &isr_, &tmr_})
+        for (uint32_t& word : *set)
+            word = in.u32();
+    extint_requested_ = get_flag(in);
+    requests_.init = get_flag(in);
+    bool has_startup = get_flag(in);
+    uint8_t startup = in.u8();
+    requests_.startup_vector = has_startup ? std::optional<uint8_t>(startup) : std::nullopt;
+    requests_.nmi = get_flag(in);
+    timer_initial_ = in.u32();
+    timer_start_count_ = in.u32();
+    timer_start_ = in.u64();
+    divide_config_ = in.u32() & 0xb;
+    timer_expiries_seen_ = in.u64();
+    if (timer_start_ > now_)
+        in.fail("local APIC timer started after the APIC's present time");
 }
 
 } // namespace krr

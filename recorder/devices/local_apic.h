@@ -9,6 +9,7 @@
 // layer takes with take_requests().
 #pragma once
 
+#include "guest-model/byte_codec.h"
 #include "recorder/devices/apic_message.h"
 #include "recorder/machine/bus_device.h"
 
@@ -73,6 +74,11 @@ public:
     bool in_irr(uint8_t vector) const { return test(irr_, vector); }
     bool in_isr(uint8_t vector) const { return test(isr_, vector); }
     uint32_t timer_current_count() const;
+
+    // Snapshot state (a trace's DEVICE_STATE); load_state throws krr::Error
+    // on a malformed encoding and leaves the model unusable only then.
+    void save_state(ByteWriter& out) const;
+    void load_state(ByteReader& in);
 
 private:
     using VectorSet = std::array<uint32_t, 8>;

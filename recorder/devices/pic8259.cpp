@@ -1,5 +1,7 @@
 #include "recorder/devices/pic8259.h"
 
+#include "recorder/devices/device_state_codec.h"
+
 namespace krr {
 
 namespace {
@@ -225,6 +227,46 @@ uint8_t LegacyPic::acknowledge() {
         vector = uint8_t(master_.vector_base() + irq);
     update_cascade();
     return vector;
+}
+
+void Pic8259::save_state(ByteWriter& out) const {
+    out.u8(1);
+    for (uint8_t v : {irr_, isr_, imr_, input_levels_, vector_base_, highest_priority_, init_step_})
+        out.u8(v);
+    for (bool f : {level_triggered_, single_, expect_icw4_, auto_eoi_, rotate_on_auto_eoi_,
+                   read_isr_, poll_, special_mask_})
+        put_flag(out, f);
+}
+
+void Pic8259::load_state(ByteReader& in) {
+    expect_version(in, 1);
+    irr_ = in.u8();
+    isr_ = in.u8();
+    imr_ = in.u8();
+    input_levels_ = in.u8();
+    vector_base_ = in.u8() & 0xf8;
+    highest_priority_ = uint8_t(check_range(in, in.u8(), 0, 7, "8259 priority"));
+    init_step_ = in.u8();
+    if (init_step_ == 1 || init_step_ > 4)
+        in.fail("8259 initialization step " + std::to_string(init_step_));
+    level_triggered_ = get_flag(in);
+    single_ = get_flag(in);
+    expect_icw4_ = get_flag(in);
+    auto_eoi_ = get_flag(in);
+    rotate_on_auto_eoi_ = get_flag(in);
+    read_isr_ = get_flag(in);
+    poll_ = get_flag(in);
+    special_mask_ = get_flag(in);
+}
+
+void LegacyPic::save_state(ByteWriter& out) const {
+    master_.save_state(out);
+    slave_.save_state(out);
+}
+
+void LegacyPic::load_state(ByteReader& in) {
+    master_.load_state(in);
+    slave_.load_state(in);
 }
 
 } // namespace krr

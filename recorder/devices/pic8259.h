@@ -15,6 +15,7 @@
 // fully nested mode's effect on priorities, buffered mode, the ELCR.
 #pragma once
 
+#include "guest-model/byte_codec.h"
 #include "recorder/machine/bus_device.h"
 
 #include <cstdint>
@@ -41,6 +42,11 @@ public:
     uint8_t irr() const { return irr_; }
     uint8_t isr() const { return isr_; }
     uint8_t imr() const { return imr_; }
+
+    // Snapshot state (a trace's DEVICE_STATE); load_state throws krr::Error
+    // on a malformed encoding and leaves the model unusable only then.
+    void save_state(ByteWriter& out) const;
+    void load_state(ByteReader& in);
 
 private:
     std::optional<unsigned> highest(uint8_t bits) const;
@@ -84,6 +90,11 @@ public:
     // The vector an INTA would return now, if the master's INT is up.
     std::optional<uint8_t> pending_vector() const;
     uint8_t acknowledge();
+
+    // Snapshot state (a trace's DEVICE_STATE); load_state throws krr::Error
+    // on a malformed encoding and leaves the model unusable only then.
+    void save_state(ByteWriter& out) const;
+    void load_state(ByteReader& in);
 
 private:
     class Ports final : public BusDevice {

@@ -1,5 +1,6 @@
 #include "recorder/devices/pit8254.h"
 
+#include "recorder/devices/device_state_codec.h"
 #include "recorder/machine/virtual_clock.h"
 
 namespace krr {
@@ -316,6 +317,57 @@ void Pit8254::write(uint64_t offset, unsigned, uint64_t value) {
         write_control(uint8_t(value));
     else
         write_counter(channels_[offset], uint8_t(value));
+}
+
+void Pit8254::save_state(ByteWriter& out) const {
+    out.u8(1);
+    out.u64(now_);
+    for (const Channel& c : channels_) {
+        out.u8(c.mode);
+        out.u8(c.access);
+        put_flag(out, c.bcd);
+        out.u32(c.initial);
+        for (bool f : {c.loaded, c.triggered, c.gate, c.suspended, c.null_count, c.write_high_next,
+                       c.read_high_next, c.latched_high_next})
+            put_flag(out, f);
+        out.u64(c.start_tick);
+        out.u64(c.held);
+        out.u64(c.edges_seen);
+        out.u8(c.written_low);
+        put_flag(out, c.latched_count.has_value());
+        out.u16(c.latched_count.value_or(0));
+        put_flag(out, c.latched_status.has_value());
+        out.u8(c.latched_status.value_or(0));
+    }
+}
+
+void Pit8254::load_state(ByteReader& in) {
+    expect_version(in, 1);
+    now_ = in.u64();
+    for (Channel& c : channels_) {
+        c.mode = uint8_t(check_range(in, in.u8(), 0, 5, "PIT mode"));
+        c.access = uint8_t(check_range(in, in.u8(), 1, 3, "PIT access mode"));
+        c.bcd = get_flag(in);
+        c.initial = uint32_t(check_range(in, in.u32(), 1, 0x10000, "PIT count"));
+        c.loaded = get_flag(in);
+        c.triggered = get_flag(in);
+        c.gate = get_flag(in);
+        c.suspended = get_flag(in);
+        c.null_count = get_flag(in);
+        c.write_high_next = get_flag(in);
+        c.read_high_next = get_flag(in);
+        c.latched_high_next = get_flag(in);
+        c.start_tick = in.u64();
+        c.held = in.u64();
+        c.edges_seen = in.u64();
+        c.written_low = in.u8();
+        bool has_count = get_flag(in);
+        uint16_t count = in.u16();
+        c.latched_count = has_count ? std::optional<uint16_t>(count) : std::nullopt;
+        bool has_status = get_flag(in);
+        uint8_t status = in.u8();
+        c.latched_status = has_status ? std::optional<uint8_t>(status) : std::nullopt;
+    }
 }
 
 } // namespace krr

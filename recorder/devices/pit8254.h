@@ -14,6 +14,7 @@
 // half period, which is what a read of the counter shows.
 #pragma once
 
+#include "guest-model/byte_codec.h"
 #include "recorder/devices/interrupt_line.h"
 #include "recorder/machine/bus_device.h"
 
@@ -45,6 +46,11 @@ public:
     // The counter as a read without a latch would see it now.
     uint32_t count(unsigned channel) const;
     uint64_t now() const { return now_; }
+
+    // Snapshot state (a trace's DEVICE_STATE); load_state throws krr::Error
+    // on a malformed encoding and leaves the model unusable only then.
+    void save_state(ByteWriter& out) const;
+    void load_state(ByteReader& in);
 
 private:
     struct Channel {

@@ -1,5 +1,7 @@
 #include "recorder/devices/system_control_port.h"
 
+#include "recorder/devices/device_state_codec.h"
+
 namespace krr {
 
 namespace {
@@ -23,6 +25,16 @@ uint64_t SystemControlPort::read(uint64_t, unsigned) {
 void SystemControlPort::write(uint64_t, unsigned, uint64_t value) {
     written_ = uint8_t(value) & kWritable;
     pit_.set_gate(2, written_ & kTimer2Gate);
+}
+
+void SystemControlPort::save_state(ByteWriter& out) const {
+    out.u8(1);
+    out.u8(written_);
+}
+
+void SystemControlPort::load_state(ByteReader& in) {
+    expect_version(in, 1);
+    written_ = in.u8() & kWritable;
 }
 
 } // namespace krr

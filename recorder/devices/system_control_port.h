@@ -5,6 +5,7 @@
 // the error bits 6 and 7 never set.
 #pragma once
 
+#include "guest-model/byte_codec.h"
 #include "recorder/devices/pit8254.h"
 #include "recorder/machine/bus_device.h"
 
@@ -21,6 +22,11 @@ public:
 
     uint64_t read(uint64_t offset, unsigned size) override;
     void write(uint64_t offset, unsigned size, uint64_t value) override;
+
+    // Snapshot state (a trace's DEVICE_STATE); load_state throws krr::Error
+    // on a malformed encoding and leaves the model unusable only then.
+    void save_state(ByteWriter& out) const;
+    void load_state(ByteReader& in);
 
 private:
     Pit8254& pit_;

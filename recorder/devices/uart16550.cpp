@@ -1,5 +1,7 @@
 #include "recorder/devices/uart16550.h"
 
+#include "recorder/devices/device_state_codec.h"
+
 namespace krr {
 
 namespace {
@@ -235,6 +237,42 @@ void Uart16550::write(uint64_t offset, unsigned, uint64_t value64) {
         break;
     }
     update_irq();
+}
+
+void Uart16550::save_state(ByteWriter& out) const {
+    out.u8(1);
+    put_flag(out, irq_level_);
+    for (uint8_t v : {ier_, lcr_, mcr_, lsr_errors_, msr_deltas_, scratch_, fcr_})
+        out.u8(v);
+    out.u16(divisor_);
+    put_flag(out, thr_interrupt_);
+    for (const std::deque<uint8_t>* queue : {&rx_fifo_, &input_}) {
+        out.varint(queue->size());
+        for (uint8_t byte : *queue)
+            out.u8(byte);
+    }
+}
+
+void Uart16550::load_state(ByteReader& in) {
+    expect_version(in, 1);
+    irq_level_ = get_flag(in);
+    ier_ = in.u8() & 0x0f;
+    lcr_ = in.u8();
+    mcr_ = in.u8() & kMcrWritable;
+    lsr_errors_ = in.u8() & kLsrOverrun;
+    msr_deltas_ = in.u8() & 0x0f;
+    scratch_ = in.u8();
+    fcr_ = in.u8() & 0xc9;
+    divisor_ = in.u16();
+    thr_interrupt_ = get_flag(in);
+    for (std::deque<uint8_t>* queue : {&rx_fifo_, &input_}) {
+        uint64_t n = in.count(1);
+        queue->clear();
+        for (uint64_t i = 0; i < n; ++i)
+            queue->push_back(in.u8());
+    }
+    if (rx_fifo_.size() > rx_fifo_capacity())
+        in.fail("receive FIFO holds " + std::to_string(rx_fifo_.size()) + " bytes");
 }
 
 } // namespace krr

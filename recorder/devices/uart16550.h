@@ -13,6 +13,7 @@
 // trigger levels, line errors other than overrun.
 #pragma once
 
+#include "guest-model/byte_codec.h"
 #include "recorder/devices/interrupt_line.h"
 #include "recorder/machine/bus_device.h"
 
@@ -37,6 +38,11 @@ public:
     size_t input_waiting() const { return input_.size() + rx_fifo_.size(); }
 
     bool interrupt_asserted() const { return irq_level_; }
+
+    // Snapshot state (a trace's DEVICE_STATE); load_state throws krr::Error
+    // on a malformed encoding and leaves the model unusable only then.
+    void save_state(ByteWriter& out) const;
+    void load_state(ByteReader& in);
 
 private:
     uint8_t interrupt_identification() const;

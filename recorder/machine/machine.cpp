@@ -8,6 +8,7 @@
 #include "recorder/machine/virtual_clock.h"
 
 #include <algorithm>
+#include <map>
 
 namespace krr {
 
@@ -184,6 +185,87 @@ std::optional<uint64_t> Machine::next_timer_deadline() const {
     if (!earliest)
         return std::nullopt;
     return VirtualClock::first_instruction_at(*earliest);
+}
+
+namespace {
+
+constexpr uint8_t kClockStateVersion = 1;
+
+template <typename Device>
+trace::DeviceState saved(std::string name, const Device& device) {
+    ByteWriter out;
+    device.save_state(out);
+    return {std::move(name), out.take()};
+}
+
+} // namespace
+
+std::vector<trace::DeviceState> Machine::save_devices() const {
+    std::vector<trace::DeviceState> states;
+    ByteWriter clock;
+    clock.u8(kClockStateVersion);
+    clock.u64(now_);
+    clock.varint(vcpu_now_.size());
+    for (uint64_t ns : vcpu_now_)
+        clock.u64(ns);
+    states.push_back({"clock", clock.take()});
+    states.push_back(saved("pic", pic_));
+    states.push_back(saved("ioapic", io_apic_));
+    for (size_t i = 0; i < local_apics_.size(); ++i)
+        states.push_back(saved("lapic" + std::to_string(i), *local_apics_[i]));
+    states.push_back(saved("pit", pit_));
+    states.push_back(saved("port61", system_control_));
+    states.push_back(saved("com1", uart_));
+    states.push_back(saved("rtc", rtc_));
+    return states;
+}
+
+void Machine::restore_devices(const std::vector<trace::DeviceState>& states) {
+    std::map<std::string, const trace::DeviceState*> by_name;
+    for (const trace::DeviceState& state : states) {
+        if (!by_name.emplace(state.name, &state).second)
+            throw Error("restoring devices", "device state \"" + state.name + "\" appears twice");
+    }
+    auto take = [&](const std::string& name) {
+        auto it = by_name.find(name);
+        if (it == by_name.end())
+            throw Error("restoring devices", "no state for device \"" + name + "\"");
+        const trace::DeviceState* state = it->second;
+        by_name.erase(it);
+        return ByteReader(state->data, "state of device " + name);
+    };
+    auto restore = [&](const std::string& name, auto& device) {
+        ByteReader in = take(name);
+        device.load_state(in);
+        in.expect_end();
+    };
+
+    ByteReader clock = take("clock");
+    uint8_t version = clock.u8();
+    if (version != kClockStateVersion)
+        clock.fail("state version " + std::to_string(version));
+    uint64_t now = clock.u64();
+    uint64_t count = clock.count(8);
+    if (count != vcpu_now_.size())
+        clock.fail("clock state for " + std::to_string(count) + " vCPUs, the machine has " +
+                   std::to_string(vcpu_now_.size()));
+    std::vector<uint64_t> vcpu_now(count);
+    for (uint64_t& ns : vcpu_now)
+        ns = clock.u64();
+    clock.expect_end();
+
+    restore("pic", pic_);
+    restore("ioapic", io_apic_);
+    for (size_t i = 0; i < local_apics_.size(); ++i)
+        restore("lapic" + std::to_string(i), *local_apics_[i]);
+    restore("pit", pit_);
+    restore("port61", system_control_);
+    restore("com1", uart_);
+    restore("rtc", rtc_);
+    if (!by_name.empty())
+        throw Error("restoring devices", "unknown device \"" + by_name.begin()->first + "\"");
+    now_ = now;
+    vcpu_now_ = vcpu_now;
 }
 
 } // namespace krr

@@ -22,6 +22,7 @@
 
 #include "guest-model/guest_memory.h"
 #include "guest-model/machine_state.h"
+#include "guest-model/trace/snapshot_codec.h"
 #include "recorder/devices/apic_bus.h"
 #include "recorder/devices/cmos_rtc.h"
 #include "recorder/devices/control_device.h"
@@ -107,6 +108,14 @@ public:
     uint64_t now() const { return now_; }
 
     void console_input(std::span<const uint8_t> bytes) { uart_.receive(bytes); }
+
+    // Every device's state and the machine clock, one entry per device, for
+    // a snapshot's DEVICE_STATE chunks. restore_devices() takes exactly the
+    // set save_devices() gives for a machine of the same configuration and
+    // throws krr::Error on anything else (a missing, repeated, unknown or
+    // malformed entry).
+    std::vector<trace::DeviceState> save_devices() const;
+    void restore_devices(const std::vector<trace::DeviceState>& states);
 
     Log& log() { return log_; }
     Pit8254& pit() { return pit_; }

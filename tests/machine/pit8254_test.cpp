@@ -192,13 +192,13 @@ TEST_CASE("mode 0 on channel 2 raises OUT2 in port 0x61 after N + 1 ticks, and g
     Machine machine(krr::test::small_machine_config(), {});
     FakeCpu cpu{machine};
     cpu.instructions_per_access = 1;
-    cpu.outb(0x00, 0x61);  // gate low
+    cpu.outb(0x00, 0x61); // gate low
     cpu.outb(0xb0, 0x43);
     cpu.outb(100, 0x42);
     cpu.outb(0, 0x42);
     cpu.run(uint64_t(200 / kPitHz * 1e9) / krr::test::kNsPerInstruction);
-    CHECK((cpu.inb(0x61) & 0x20) == 0);  // gate low: no counting
-    cpu.outb(0x01, 0x61);                // gate high: count
+    CHECK((cpu.inb(0x61) & 0x20) == 0); // gate low: no counting
+    cpu.outb(0x01, 0x61);               // gate high: count
     uint64_t gated_at = cpu.icount;
     cpu.run(uint64_t(99 / kPitHz * 1e9) / krr::test::kNsPerInstruction);
     CHECK((cpu.inb(0x61) & 0x20) == 0);
