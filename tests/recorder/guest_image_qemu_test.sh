@@ -3,7 +3,8 @@
 # images from `krr image`, and check on the serial console that krr's init
 # ran the command (uname -a must report the kernel's release, read here from
 # the cache's directory name, which comes from the Debian package name), that
-# --file and --module work, and that init's errors are readable.
+# --file and --module (a Debian module by name, and one built against the
+# cache's headers) work, and that init's errors are readable.
 # Missing QEMU or kernel is a failure naming ./scripts/setup, never a skip.
 set -euo pipefail
 
@@ -81,11 +82,29 @@ printf '#!/bin/sh\necho "files: $(cat /data/message) $(stat -c %%a /data/message
 chmod 755 "$work/check"
 printf 'hello from the host' >"$work/message"
 chmod 640 "$work/message"
+# An out-of-tree module built against the cache's headers, as kmod/ does.
+mkdir "$work/mod"
+cat >"$work/mod/krr_hello.c" <<'C'
+#include <linux/module.h>
+static int __init krr_hello_init(void) { pr_info("krr_hello: loaded\n"); return 0; }
+static void __exit krr_hello_exit(void) {}
+module_init(krr_hello_init);
+module_exit(krr_hello_exit);
+MODULE_LICENSE("GPL");
+C
+echo 'obj-m := krr_hello.o' >"$work/mod/Kbuild"
+make -s -C "$cache/kernels/default/build" M="$work/mod" modules >"$work/make.log" 2>&1 || {
+    cat "$work/make.log" >&2
+    fail "building a module against $cache/kernels/default/build failed"
+}
+
 "$krr" image -o "$work/files.cpio" --file "$work/check" --file "$work/message:/data/" \
-    --module crc7 -- sh -c '/check; grep -c "^crc7 " /proc/modules | sed "s/^/modules: /"'
+    --module crc7 --module "$work/mod/krr_hello.ko" \
+    -- sh -c '/check; grep -cE "^(crc7|krr_hello) " /proc/modules | sed "s/^/modules: /"'
 boot files
 expect files "^files: hello from the host 640"
-expect files "^modules: 1"
+expect files "^modules: 2"
+expect files "krr_hello: loaded"
 
 "$krr" image -o "$work/missing.cpio" -- /no/such/command
 boot missing
