@@ -78,6 +78,7 @@ if grep -q 'krr-init' "$work/uname.out"; then
     fail "uname: init reported an error"
 fi
 
+# shellcheck disable=SC2016 # expanded by the guest shell, not here
 printf '#!/bin/sh\necho "files: $(cat /data/message) $(stat -c %%a /data/message)"\n' >"$work/check"
 chmod 755 "$work/check"
 printf 'hello from the host' >"$work/message"
