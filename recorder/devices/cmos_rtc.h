@@ -9,7 +9,9 @@
 // the guest before registers change. With register B's SET bit the clock
 // stops and the guest may write a new date, which runs on when SET clears.
 // Register C reports update-ended, alarm and periodic flags; IRQ 8 pulses
-// when one that register B enables becomes set.
+// when one that register B enables becomes set. The alarm is compared with
+// the time reached at each advance: while AIE or UIE is on, next_deadline()
+// stops the CPU loop at every second, so no second goes unchecked.
 #pragma once
 
 #include "guest-model/byte_codec.h"

@@ -111,3 +111,20 @@ TEST_CASE("update-ended interrupts pulse IRQ 8 once a second and register C ackn
     rtc.advance_to(2 * kSecond);
     CHECK(pulses == 2);
 }
+
+TEST_CASE("the alarm fires when the time matches, with don't-care bytes") {
+    int pulses = 0;
+    CmosRtc rtc(1735689600, [&](bool level) { pulses += level ? 1 : 0; }); // 00:00:00
+    set_reg(rtc, 0x01, 0x05);                                              // seconds alarm 05
+    set_reg(rtc, 0x03, 0xc0);                                              // any minute
+    set_reg(rtc, 0x05, 0xc0);                                              // any hour
+    set_reg(rtc, 0x0b, 0x22);                                              // AIE
+    for (uint64_t s = 1; s <= 4; ++s)
+        rtc.advance_to(s * kSecond);
+    CHECK(pulses == 0);
+    rtc.advance_to(5 * kSecond);
+    CHECK(pulses == 1);
+    CHECK((reg(rtc, 0x0c) & 0xa0) == 0xa0);
+    rtc.advance_to(6 * kSecond);
+    CHECK(pulses == 1);
+}

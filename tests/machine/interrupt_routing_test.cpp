@@ -127,3 +127,27 @@ TEST_CASE("the kernel's probe_8259A finds a PIC") {
     m.io_write(0, 0x21, 1, 0xfb);
     CHECK(m.io_read(0, 0x21, 1) == 0xfb);
 }
+
+TEST_CASE("an I/O APIC entry in ExtINT mode hands the 8259's vector to the CPU") {
+    Machine m(krr::test::small_machine_config(), {});
+    FakeCpu cpu{m};
+    cpu.outb(0x11, 0x20);
+    cpu.outb(0x30, 0x21);
+    cpu.outb(0x04, 0x21);
+    cpu.outb(0x01, 0x21);
+    cpu.outb(0xfe, 0x21); // IRQ 0 only
+    cpu.apic_write(0xf0, 0x1ff);
+    // LINT0 masked: the PIC reaches the CPU only through the I/O APIC's
+    // ExtINT entry (pin 2 here, driven by IRQ 0).
+    cpu.apic_write(0x350, 0x10700);
+    route_pin(m, 2, 0x700, 0);
+    cpu.outb(0x30, 0x43); // PIT channel 0, mode 0, count 100
+    cpu.outb(100, 0x40);
+    cpu.outb(0, 0x40);
+    auto deadline = m.next_timer_deadline();
+    REQUIRE(deadline.has_value());
+    cpu.run(*deadline - cpu.icount);
+    REQUIRE(m.pending_interrupt(0, true) == 0x30);
+    CHECK(m.acknowledge_interrupt(0) == 0x30);
+    CHECK_FALSE(m.local_apic(0).extint_requested());
+}
