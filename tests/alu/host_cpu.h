@@ -206,6 +206,18 @@ inline Out<uint64_t> bsr32_in_64(uint64_t dst, uint32_t src, uint32_t status) {
     return {dst, fout};
 }
 
+// BT with a memory operand and a register bit offset, which may reach
+// outside the addressed operand.
+template <class T>
+uint64_t bt_memory(const void* base, T offset, uint32_t status) {
+    uint64_t fout;
+    asm volatile(KRR_WITH_FLAGS("bt %[offset], (%[base])")
+                 : [fout] "=&r"(fout)
+                 : [offset] "r"(offset), [base] "r"(base), [fin] "r"(input_rflags(status))
+                 : "cc", "memory");
+    return fout;
+}
+
 inline uint64_t bswap16_in_64(uint64_t rax) {
     // 66 0F C8: BSWAP AX, which assemblers refuse to spell.
     asm volatile(".byte 0x66, 0x0f, 0xc8" : "+a"(rax));

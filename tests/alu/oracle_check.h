@@ -84,7 +84,7 @@ struct Tally {
     // Every test requires a minimum number of comparisons, so a loop that
     // silently ran zero times cannot pass.
     void require(uint64_t minimum_cases) const {
-        INFO("first mismatch: " << first_mismatch);
+        INFO(mismatches << " of " << cases << " cases differ; first: " << first_mismatch);
         CHECK(mismatches == 0);
         CHECK(cases >= minimum_cases);
     }
