@@ -78,6 +78,18 @@ const char* cpu_feature_name(CpuFeature feature) {
         return "waitpkg";
     case CpuFeature::CET_SS:
         return "cet_ss";
+    case CpuFeature::PTWRITE:
+        return "ptwrite";
+    case CpuFeature::SSE4A:
+        return "sse4a";
+    case CpuFeature::PCONFIG:
+        return "pconfig";
+    case CpuFeature::MOVDIRI:
+        return "movdiri";
+    case CpuFeature::ENQCMD:
+        return "enqcmd";
+    case CpuFeature::GFNI:
+        return "gfni";
     case CpuFeature::SVM:
         return "svm";
     case CpuFeature::SMX:

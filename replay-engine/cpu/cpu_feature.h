@@ -46,6 +46,12 @@ enum class CpuFeature : uint8_t {
     SGX,
     WAITPKG,
     CET_SS, // shadow stacks
+    PTWRITE,
+    SSE4A,
+    PCONFIG,
+    MOVDIRI,
+    ENQCMD,
+    GFNI,
     SVM,
     SMX,
     PRFCHW,

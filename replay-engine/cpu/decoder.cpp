@@ -191,7 +191,8 @@ private:
         case MandatoryPrefix::Any:
             return 0;
         case MandatoryPrefix::None:
-            return !p.rep && !p.repne ? 1 : -1;
+            // The SDM's "NP": none of 66, F2, F3.
+            return !p.operand_size && !p.rep && !p.repne ? 1 : -1;
         case MandatoryPrefix::P66:
             return p.operand_size && !p.rep && !p.repne ? 2 : -1;
         case MandatoryPrefix::F3:

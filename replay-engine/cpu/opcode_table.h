@@ -22,7 +22,7 @@ inline constexpr int kOpcodeMapCount = 4;
 // a repeat.
 enum class MandatoryPrefix : uint8_t {
     Any,  // prefixes keep their ordinary meaning
-    None, // no F2/F3 (66 stays an operand-size override)
+    None, // the SDM's NP: no 66, F2 or F3
     P66,
     F3,
     F2,

@@ -389,6 +389,53 @@ TEST_CASE("instructions outside the masked CPU decode with their length, marked 
     CHECK(decode_bytes({0x66, 0xc5, 0xf8, 0x77}).status == DecodeStatus::InvalidOpcode);
 }
 
+TEST_CASE("NP rows refuse 66, F2 and F3; prefix-agnostic rows keep them as modifiers") {
+    // NP 0F 52 rsqrtps has no 66 form; NP 0F AE E8 lfence has none either.
+    CHECK(decode_ok({0x0f, 0x52, 0xc1}).opcode == OpcodeId::RSQRTPS_VxWx);
+    CHECK(decode_bytes({0x66, 0x0f, 0x52, 0xc1}).status == DecodeStatus::InvalidOpcode);
+    CHECK(decode_bytes({0x66, 0x0f, 0xae, 0xe8}).status == DecodeStatus::InvalidOpcode);
+    // 66 0F AE /6 (mod=3) is TPAUSE, 66 0F AE /7 (memory) CLFLUSHOPT.
+    CHECK(decode_ok({0x66, 0x0f, 0xae, 0xf1}).opcode == OpcodeId::TPAUSE_Rd);
+    CHECK(decode_ok({0x66, 0x0f, 0xae, 0x38}).opcode == OpcodeId::CLFLUSHOPT_Mb);
+    // 66 0F 38 F0 /r: movbe with a 16-bit operand; F2 0F 38 F0: crc32.
+    DecodedInstruction movbe = decode_ok({0x66, 0x0f, 0x38, 0xf0, 0x06});
+    CHECK(movbe.opcode == OpcodeId::MOVBE_GvMv);
+    CHECK(movbe.operand_size == 16);
+    CHECK(decode_ok({0xf2, 0x0f, 0x38, 0xf0, 0xc1}).opcode == OpcodeId::CRC32_GdEb);
+    // MOVNTDQA takes memory only.
+    CHECK(decode_bytes({0x66, 0x0f, 0x38, 0x2a, 0xc0}).status == DecodeStatus::InvalidOpcode);
+}
+
+TEST_CASE("instructions capstone 4.0.2 gets wrong, per the SDM") {
+    // UD1 r32, r/m32 (0F B9 /r) has a ModRM; capstone reads 2 bytes.
+    DecodedInstruction ud1 = decode_ok({0x0f, 0xb9, 0x40, 0x10});
+    CHECK(ud1.length == 4);
+    CHECK(ud1.memory.displacement == 0x10);
+    // RDPID r64 (F3 0F C7 /7); capstone says rdseed.
+    CHECK(decode_ok({0xf3, 0x0f, 0xc7, 0xf8}).opcode == OpcodeId::RDPID_Rq);
+    CHECK(decode_ok({0x0f, 0xc7, 0xf8}).opcode == OpcodeId::RDSEED_Rv);
+    // INCSSPQ r64 (F3 REX.W 0F AE /5); capstone says lfence.
+    DecodedInstruction incssp = decode_ok({0xf3, 0x48, 0x0f, 0xae, 0xe8});
+    CHECK(incssp.opcode == OpcodeId::INCSSP_Ry);
+    CHECK(name(incssp) == "incsspq");
+    CHECK_FALSE(incssp.supported);
+    // RDSSPQ (F3 REX.W 0F 1E /1) is a NOP without shadow stacks.
+    DecodedInstruction rdssp = decode_ok({0xf3, 0x48, 0x0f, 0x1e, 0xc8});
+    CHECK(name(rdssp) == "rdsspq");
+    CHECK(rdssp.supported);
+    // Instructions newer than capstone 4.0.2.
+    CHECK(decode_ok({0x0f, 0x01, 0xee}).opcode == OpcodeId::RDPKRU);
+    CHECK(decode_ok({0x0f, 0x01, 0xe8}).opcode == OpcodeId::SERIALIZE);
+    CHECK(decode_ok({0xf2, 0x0f, 0x01, 0xff}).opcode == OpcodeId::PVALIDATE);
+    // INSERTQ xmm, xmm, imm8, imm8 (AMD SSE4a): two immediates.
+    DecodedInstruction insertq = decode_ok({0xf2, 0x0f, 0x78, 0xc1, 0x04, 0x08});
+    CHECK(insertq.length == 6);
+    CHECK(insertq.immediate_count == 2);
+    // FFREEP ST(i) (DF C0+i) and the reserved 0F 0D prefetch forms.
+    CHECK(decode_ok({0xdf, 0xc1}).opcode == OpcodeId::FFREEP_STi);
+    CHECK(decode_ok({0x0f, 0x0d, 0x18}).opcode == OpcodeId::PREFETCH_RESERVED_Mb);
+}
+
 TEST_CASE("errors name what failed") {
     DecodeResult amd3dnow = decode_bytes({0x0f, 0x0f, 0xc0, 0xb4});
     CHECK(amd3dnow.status == DecodeStatus::NotImplemented);
