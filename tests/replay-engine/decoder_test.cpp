@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 #include <initializer_list>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -434,6 +435,48 @@ TEST_CASE("instructions capstone 4.0.2 gets wrong, per the SDM") {
     // FFREEP ST(i) (DF C0+i) and the reserved 0F 0D prefetch forms.
     CHECK(decode_ok({0xdf, 0xc1}).opcode == OpcodeId::FFREEP_STi);
     CHECK(decode_ok({0x0f, 0x0d, 0x18}).opcode == OpcodeId::PREFETCH_RESERVED_Mb);
+}
+
+TEST_CASE("on arbitrary bytes, a decoded length is exactly what the decoder needs") {
+    // Properties every decode must have, whatever the bytes: with 16 bytes
+    // there is never "truncated" (nothing is longer than 15); an instruction
+    // decodes identically from exactly its own bytes, and one byte fewer is
+    // "truncated".
+    std::mt19937 random(20261125);
+    // Bias towards prefixes and escapes so long and multi-byte forms occur.
+    const uint8_t interesting[] = {0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x48, 0x41, 0x0f, 0x38,
+                                   0x3a, 0xc4, 0xc5, 0x62, 0x64, 0x2e, 0x04, 0x05, 0x44};
+    int decoded = 0;
+    for (int round = 0; round < 200000; ++round) {
+        std::array<uint8_t, 16> bytes{};
+        for (uint8_t& b : bytes) {
+            uint32_t r = random();
+            b = (r & 3) == 0 ? interesting[(r >> 2) % std::size(interesting)]
+                             : static_cast<uint8_t>(r >> 8);
+        }
+        DecodeResult whole = decode(bytes, CpuMode::Bits64);
+        if (whole.status == DecodeStatus::Truncated) {
+            FAIL("16 bytes reported as truncated");
+        }
+        if (!whole.ok()) {
+            continue;
+        }
+        ++decoded;
+        const size_t length = whole.instruction.length;
+        if (length < 1 || length > 15) {
+            FAIL("length out of range: " << length);
+        }
+        DecodeResult exact =
+            decode(std::span<const uint8_t>(bytes.data(), length), CpuMode::Bits64);
+        DecodeResult short_by_one =
+            decode(std::span<const uint8_t>(bytes.data(), length - 1), CpuMode::Bits64);
+        if (!exact.ok() || exact.instruction.length != length ||
+            exact.instruction.opcode != whole.instruction.opcode ||
+            short_by_one.status != DecodeStatus::Truncated) {
+            FAIL("inconsistent decode at round " << round << ": length " << length);
+        }
+    }
+    CHECK(decoded > 100000);
 }
 
 TEST_CASE("errors name what failed") {
