@@ -10,6 +10,9 @@ HandlerTable build() {
     register_control_flow_handlers(table);
     register_system_handlers(table);
     register_flag_handlers(table);
+    register_sse_handlers(table);
+    register_mmx_handlers(table);
+    register_x87_handlers(table);
     return table;
 }
 

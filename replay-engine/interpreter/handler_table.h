@@ -25,5 +25,8 @@ void register_data_transfer_handlers(HandlerTable& table);
 void register_control_flow_handlers(HandlerTable& table);
 void register_system_handlers(HandlerTable& table);
 void register_flag_handlers(HandlerTable& table);
+void register_sse_handlers(HandlerTable& table);
+void register_mmx_handlers(HandlerTable& table);
+void register_x87_handlers(HandlerTable& table);
 
 } // namespace krr
