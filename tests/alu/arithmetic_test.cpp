@@ -60,6 +60,32 @@ TEST_CASE_TEMPLATE("add, adc, sub, sbb, cmp and xadd match the CPU", T, uint8_t,
     }
 }
 
+TEST_CASE_TEMPLATE("cmpxchg's comparison flags are cmp's", T, uint8_t, uint16_t, uint32_t,
+                   uint64_t) {
+    Operands operands(10);
+    Tally tally;
+    auto check = [&](T accumulator, T destination, uint32_t status) {
+        const AluResult<T> expected = cmp(accumulator, destination);
+        const uint64_t actual = host::cmpxchg_flags(accumulator, destination, T{0x5a}, status);
+        tally.record(same_flags(expected, status, actual, compared_flags(expected.undefined)), [&] {
+            return "cmpxchg/" + std::to_string(kWidth<T>) + "(" + hex(accumulator) + ", " +
+                   hex(destination) + "): " + flag_mismatch(expected, status, actual);
+        });
+    };
+    for (T a : edge_values<T>()) {
+        for (T b : edge_values<T>()) {
+            check(a, b, 0);
+            check(a, b, kStatusFlags);
+        }
+    }
+    for (int i = 0; i < kRandomCases; ++i) {
+        const T a = operands.next<T>();
+        // Equal operands half of the time: the exchanging path.
+        check(a, i % 2 ? a : operands.next<T>(), operands.status());
+    }
+    tally.require(512 + kRandomCases);
+}
+
 TEST_CASE_TEMPLATE("neg, inc and dec match the CPU", T, uint8_t, uint16_t, uint32_t, uint64_t) {
     SUBCASE("neg") {
         compare_unary<T>(

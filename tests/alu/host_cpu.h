@@ -74,6 +74,18 @@ Out<T> xadd(T dst, T src, uint32_t status) {
     return {dst, fout};
 }
 
+// CMPXCHG compares the accumulator with the destination; returns the
+// flags (the data movement is the handler's, not the ALU's).
+template <class T>
+uint64_t cmpxchg_flags(T accumulator, T dst, T src, uint32_t status) {
+    uint64_t fout;
+    asm volatile(KRR_WITH_FLAGS("cmpxchg %[src], %[dst]")
+                 : [dst] "+r"(dst), "+a"(accumulator), [fout] "=&r"(fout)
+                 : [src] "r"(src), [fin] "r"(input_rflags(status))
+                 : "cc");
+    return fout;
+}
+
 #define KRR_NATIVE_UNARY(function, mnemonic)                                                       \
     template <class T>                                                                             \
     Out<T> function(T dst, uint32_t status) {                                                      \
