@@ -269,4 +269,23 @@ Tally compare_unary(const char* operation, Model model, Cpu cpu, uint64_t seed, 
     return tally;
 }
 
+// A shift or rotate of every 16-bit value by every count the CPU
+// distinguishes (0..31 after masking), with CF clear and set.
+template <class Model, class Cpu>
+Tally compare_every_word(const char* operation, Model model, Cpu cpu) {
+    Tally tally;
+    for (unsigned value = 0; value < 65536; ++value) {
+        for (unsigned count = 0; count < 32; ++count) {
+            const uint16_t word = static_cast<uint16_t>(value);
+            const uint32_t status = (value ^ count) & 1 ? kStatusFlags : 0;
+            const AluResult<uint16_t> expected = model(word, static_cast<uint8_t>(count), status);
+            const host::Out<uint16_t> actual = cpu(word, static_cast<uint8_t>(count), status);
+            tally.record(same_result(expected, word, status, actual), [&] {
+                return describe(operation, {word, count}, status, expected, word, actual);
+            });
+        }
+    }
+    return tally;
+}
+
 } // namespace krr::alu::testing

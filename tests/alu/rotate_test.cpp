@@ -92,3 +92,23 @@ TEST_CASE("rotate counts: a whole turn still writes CF and OF, RCL by 9 on 8 bit
     CHECK(one.value == 0x8000);
     CHECK(one.merged_into(0) == (kCarryFlag | kOverflowFlag));
 }
+
+TEST_CASE("every 16-bit value, every count: rol, ror, rcl and rcr match the CPU") {
+    using W = uint16_t;
+    compare_every_word(
+        "rol", [](W v, uint8_t c, uint32_t) { return rol(v, c); },
+        [](W v, uint8_t c, uint32_t s) { return host::rol(v, c, s); })
+        .require(65536 * 32);
+    compare_every_word(
+        "ror", [](W v, uint8_t c, uint32_t) { return ror(v, c); },
+        [](W v, uint8_t c, uint32_t s) { return host::ror(v, c, s); })
+        .require(65536 * 32);
+    compare_every_word(
+        "rcl", [](W v, uint8_t c, uint32_t s) { return rcl(v, c, s); },
+        [](W v, uint8_t c, uint32_t s) { return host::rcl(v, c, s); })
+        .require(65536 * 32);
+    compare_every_word(
+        "rcr", [](W v, uint8_t c, uint32_t s) { return rcr(v, c, s); },
+        [](W v, uint8_t c, uint32_t s) { return host::rcr(v, c, s); })
+        .require(65536 * 32);
+}

@@ -133,3 +133,19 @@ TEST_CASE("shift counts are masked and a zero count changes nothing") {
     CHECK(right.value == 0xc000);
     CHECK(right.merged_into(0) == (kSignFlag | kCarryFlag | kParityFlag));
 }
+
+TEST_CASE("every 16-bit value, every count: shl, shr and sar match the CPU") {
+    using W = uint16_t;
+    compare_every_word(
+        "shl", [](W v, uint8_t c, uint32_t) { return shl(v, c); },
+        [](W v, uint8_t c, uint32_t s) { return host::shl(v, c, s); })
+        .require(65536 * 32);
+    compare_every_word(
+        "shr", [](W v, uint8_t c, uint32_t) { return shr(v, c); },
+        [](W v, uint8_t c, uint32_t s) { return host::shr(v, c, s); })
+        .require(65536 * 32);
+    compare_every_word(
+        "sar", [](W v, uint8_t c, uint32_t) { return sar(v, c); },
+        [](W v, uint8_t c, uint32_t s) { return host::sar(v, c, s); })
+        .require(65536 * 32);
+}
