@@ -1,5 +1,7 @@
+#include "guest-model/checksum.h"
 #include "guest-model/error.h"
 #include "guest-model/guest_memory.h"
+#include "guest-model/trace/chunk_format.h"
 #include "guest-model/trace/trace_reader.h"
 #include "guest-model/trace/trace_summary.h"
 #include "guest-model/trace/trace_writer.h"
@@ -9,6 +11,7 @@
 #include <csignal>
 #include <doctest/doctest.h>
 #include <filesystem>
+#include <random>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -327,4 +330,85 @@ TEST_CASE("anything after the closing chunk of a file is corruption") {
         write_file(file, original);
     }
     read_everything(dir / "t");
+}
+
+namespace {
+
+// Recomputes every checksum that can be located, as a hostile writer would,
+// so damage reaches the payload decoders instead of stopping at a checksum.
+void reseal(std::vector<uint8_t>& f) {
+    auto put = [&](size_t at, uint64_t v, int n) {
+        for (int i = 0; i < n; ++i) {
+            f[at + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * i));
+        }
+    };
+    if (f.size() < kFileHeaderSize) {
+        return;
+    }
+    put(16, header_checksum(std::span(f.data(), 16)), 4);
+    size_t at = kFileHeaderSize;
+    while (f.size() - at >= kChunkHeaderSize) {
+        uint32_t stored = 0;
+        for (int i = 0; i < 4; ++i) {
+            stored |= static_cast<uint32_t>(f[at + 16 + static_cast<size_t>(i)]) << (8 * i);
+        }
+        if (f.size() - at - kChunkHeaderSize < stored) {
+            return;
+        }
+        put(at + 24, krr::checksum64(std::span(f.data() + at + kChunkHeaderSize, stored)), 8);
+        put(at + 32, header_checksum(std::span(f.data() + at, 32)), 4);
+        at += kChunkHeaderSize + stored;
+    }
+}
+
+} // namespace
+
+TEST_CASE("random damage, checksums resealed or not, only ever ends in krr::Error") {
+    TempDir dir;
+    const std::string clean = dir / "clean";
+    krr::test::write_sample_trace(clean, 20, 6);
+    const std::string path = dir / "t";
+    krr::test::copy_dir(clean, path);
+    std::mt19937_64 rng(20261125);
+    size_t refused = 0;
+    size_t runs = 0;
+    for (const char* name : {"metadata", "snapshot", "log"}) {
+        const auto original = read_file(clean + "/" + name);
+        for (int i = 0; i < 400; ++i, ++runs) {
+            auto f = original;
+            const int edits = 1 + static_cast<int>(rng() % 4);
+            for (int e = 0; e < edits && !f.empty(); ++e) {
+                const size_t at = rng() % f.size();
+                switch (rng() % 4) {
+                case 0:
+                    f[at] = static_cast<uint8_t>(rng());
+                    break;
+                case 1:
+                    f.resize(at);
+                    break;
+                case 2:
+                    f.insert(f.begin() + static_cast<long>(at), static_cast<uint8_t>(rng()));
+                    break;
+                default:
+                    f[at] ^= 0x80;
+                    break;
+                }
+            }
+            if (rng() % 2) {
+                reseal(f);
+            }
+            write_file(path + "/" + name, f);
+            try {
+                read_everything(path);
+                summarize_trace(path);
+            } catch (const krr::Error&) {
+                ++refused;
+            } catch (const std::exception& e) {
+                FAIL("a " << name << " edit escaped as a non-krr exception: " << e.what());
+            }
+        }
+        write_file(path + "/" + name, original);
+    }
+    // Nearly every edit is refused; the few accepted ones were truncations.
+    CHECK(refused > runs / 2);
 }
