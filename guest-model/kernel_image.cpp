@@ -229,6 +229,68 @@ std::string compression_name(PayloadCompression compression) {
     return "unknown";
 }
 
+std::optional<std::string> elf_gnu_build_id(std::span<const uint8_t> elf) {
+    const std::string what = "ELF build ID";
+    auto read = [&](uint64_t offset, int width) -> uint64_t {
+        if (offset > elf.size() || uint64_t(width) > elf.size() - offset) {
+            throw Error(what, "truncated ELF file (offset " + hex(offset) + ")");
+        }
+        uint64_t v = 0;
+        for (int i = width - 1; i >= 0; --i) {
+            v = (v << 8) | elf[offset + uint64_t(i)];
+        }
+        return v;
+    };
+    if (!starts_with(elf, {0x7f, 'E', 'L', 'F'}) || read(4, 1) != 2 || read(5, 1) != 1) {
+        throw Error(what, "not a 64-bit little-endian ELF file");
+    }
+    constexpr uint32_t pt_note = 4;
+    constexpr uint32_t nt_gnu_build_id = 3;
+    const uint64_t phoff = read(0x20, 8);
+    const uint64_t phentsize = read(0x36, 2);
+    const uint64_t phnum = read(0x38, 2);
+    if (phnum != 0 && phentsize < 0x38) {
+        throw Error(what, "program header entries of " + std::to_string(phentsize) + " bytes");
+    }
+    for (uint64_t i = 0; i < phnum; ++i) {
+        const uint64_t ph = phoff + i * phentsize;
+        if (read(ph, 4) != pt_note) {
+            continue;
+        }
+        const uint64_t offset = read(ph + 0x08, 8);
+        const uint64_t size = read(ph + 0x20, 8);
+        if (offset > elf.size() || size > elf.size() - offset) {
+            throw Error(what,
+                        "note segment " + hex(offset) + "+" + hex(size) + " lies outside the file");
+        }
+        // Notes: namesz, descsz, type, then name and descriptor, each padded to 4.
+        uint64_t at = offset;
+        while (at + 12 <= offset + size) {
+            const uint64_t namesz = read(at, 4);
+            const uint64_t descsz = read(at + 4, 4);
+            const uint64_t type = read(at + 8, 4);
+            const uint64_t name_at = at + 12;
+            const uint64_t desc_at = name_at + ((namesz + 3) & ~uint64_t(3));
+            const uint64_t next = desc_at + ((descsz + 3) & ~uint64_t(3));
+            if (next > offset + size) {
+                throw Error(what, "a note overruns its segment");
+            }
+            if (type == nt_gnu_build_id && namesz == 4 &&
+                std::memcmp(&elf[name_at], "GNU", 4) == 0) {
+                std::string id;
+                for (uint64_t b = 0; b < descsz; ++b) {
+                    char digits[3];
+                    std::snprintf(digits, sizeof digits, "%02x", elf[desc_at + b]);
+                    id += digits;
+                }
+                return id;
+            }
+            at = next;
+        }
+    }
+    return std::nullopt;
+}
+
 KernelImage KernelImage::load(const std::string& path) {
     return parse(read_whole_file(path, "kernel: " + path), path);
 }

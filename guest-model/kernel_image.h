@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,6 +16,12 @@ namespace krr {
 enum class PayloadCompression { none, gzip, bzip2, lzma, xz, lzo, lz4, zstd, unknown };
 
 std::string compression_name(PayloadCompression compression);
+
+// The GNU build ID (NT_GNU_BUILD_ID in a PT_NOTE segment) of a 64-bit
+// little-endian ELF file, as lowercase hex; nullopt when it has none. It ties
+// a booted bzImage to the System.map and debug vmlinux built with it.
+// Throws krr::Error when the ELF headers are malformed.
+std::optional<std::string> elf_gnu_build_id(std::span<const uint8_t> elf);
 
 class KernelImage {
 public:

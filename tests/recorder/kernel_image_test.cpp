@@ -6,8 +6,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <fstream>
 #include <lzma.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -287,4 +291,93 @@ TEST_CASE("kernel image: mutated headers and payloads never crash the reader") {
     // Both outcomes happen, so the mutations reach past the first check.
     CHECK(parsed > 100);
     CHECK(rejected > 100);
+}
+
+namespace {
+
+// A minimal ELF64 file: header, one program header, and a note segment with
+// the given notes (each: name, type, descriptor).
+struct Note {
+    std::string name;
+    uint32_t type;
+    std::vector<uint8_t> desc;
+};
+
+std::vector<uint8_t> elf_with_notes(const std::vector<Note>& notes) {
+    std::vector<uint8_t> segment;
+    auto put32 = [&segment](uint32_t v) {
+        for (int i = 0; i < 4; ++i) {
+            segment.push_back(uint8_t(v >> (8 * i)));
+        }
+    };
+    for (const auto& n : notes) {
+        put32(uint32_t(n.name.size() + 1));
+        put32(uint32_t(n.desc.size()));
+        put32(n.type);
+        segment.insert(segment.end(), n.name.begin(), n.name.end());
+        segment.push_back(0);
+        segment.resize((segment.size() + 3) & ~size_t(3), 0);
+        segment.insert(segment.end(), n.desc.begin(), n.desc.end());
+        segment.resize((segment.size() + 3) & ~size_t(3), 0);
+    }
+    FakeBzImage f; // reused for its little-endian put()
+    f.bytes.assign(0x40 + 0x38, 0);
+    std::memcpy(f.bytes.data(),
+                "\x7f"
+                "ELF\x02\x01\x01",
+                7);
+    f.put(0x20, 0x40, 8); // e_phoff
+    f.put(0x36, 0x38, 2); // e_phentsize
+    f.put(0x38, 1, 2);    // e_phnum
+    f.put(0x40, 4, 4);    // p_type = PT_NOTE
+    f.put(0x40 + 0x08, f.bytes.size(), 8);
+    f.put(0x40 + 0x20, segment.size(), 8);
+    f.bytes.insert(f.bytes.end(), segment.begin(), segment.end());
+    return f.bytes;
+}
+
+} // namespace
+
+TEST_CASE("ELF build ID: found among other notes, absent, or malformed") {
+    const std::vector<uint8_t> id = {0xeb, 0x4f, 0xbc, 0xd0, 0x37, 0x00, 0x25, 0x17};
+    auto elf = elf_with_notes({{"Xen", 3, {1, 2, 3, 4, 5, 6, 7, 8}},
+                               {"GNU", 1, {0, 0, 0, 0}}, // ABI tag, not the build ID
+                               {"GNU", 3, id}});
+    CHECK(krr::elf_gnu_build_id(elf) == "eb4fbcd037002517");
+
+    CHECK_FALSE(krr::elf_gnu_build_id(elf_with_notes({{"Xen", 3, {1, 2}}})));
+    CHECK_FALSE(krr::elf_gnu_build_id(elf_with_notes({})));
+
+    auto overrun = elf;
+    overrun[0x40 + 0x38 + 4] = 0xff; // first note's descsz
+    CHECK_THROWS_WITH_AS(krr::elf_gnu_build_id(overrun), doctest::Contains("overruns"), krr::Error);
+    auto outside = elf;
+    outside[0x40 + 0x20 + 3] = 0x10; // p_filesz
+    CHECK_THROWS_WITH_AS(krr::elf_gnu_build_id(outside), doctest::Contains("outside"), krr::Error);
+    auto cut = elf;
+    cut.resize(0x50);
+    CHECK_THROWS_WITH_AS(krr::elf_gnu_build_id(cut), doctest::Contains("truncated"), krr::Error);
+    std::vector<uint8_t> text(200, 'x');
+    CHECK_THROWS_WITH_AS(krr::elf_gnu_build_id(text), doctest::Contains("not a 64-bit"),
+                         krr::Error);
+}
+
+TEST_CASE("provisioned kernel: the bzImage and the cache's debug vmlinux share a build ID") {
+    const std::string kernel = krr::locate_kernel(std::nullopt);
+    auto booted = krr::elf_gnu_build_id(KernelImage::load(kernel).decompress_vmlinux());
+    REQUIRE(booted);
+    CHECK(booted->size() == 40);
+
+    // The debug vmlinux is hundreds of megabytes: map it, only the notes are read.
+    const std::string debug = kernel.substr(0, kernel.rfind('/')) + "/vmlinux";
+    int fd = ::open(debug.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    struct stat st {};
+    REQUIRE(::fstat(fd, &st) == 0);
+    void* map = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    REQUIRE(map != MAP_FAILED);
+    auto debug_id = krr::elf_gnu_build_id({static_cast<const uint8_t*>(map), size_t(st.st_size)});
+    ::munmap(map, size_t(st.st_size));
+    CHECK(debug_id == booted);
 }
