@@ -3,11 +3,13 @@
 namespace krr::cli {
 
 // Factories, one per cmd_<name>.cpp.
+CommandSpec run_command();
 CommandSpec info_command();
 CommandSpec image_command();
 
 std::vector<CommandSpec> all_commands() {
     return {
+        run_command(),
         info_command(),
         image_command(),
     };

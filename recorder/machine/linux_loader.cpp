@@ -1,5 +1,6 @@
 #include "recorder/machine/linux_loader.h"
 
+#include "guest-model/elf_image.h"
 #include "guest-model/error.h"
 #include "recorder/machine/guest_layout.h"
 #include "recorder/machine/log.h"
@@ -117,21 +118,52 @@ CpuState linux_entry_state(uint64_t entry, uint64_t boot_params, uint64_t cr3, u
 
 LinuxBoot load_linux(GuestMemory& memory, const KernelImage& kernel,
                      std::span<const uint8_t> initrd, std::string_view command_line,
-                     std::span<const E820Entry> e820) {
+                     std::span<const E820Entry> e820, std::span<const uint8_t> vmlinux) {
     using namespace guest_layout;
     LinuxBoot boot;
     LinuxBootLayout& layout = boot.layout;
 
-    // The kernel: at its preferred address (LOAD_PHYSICAL_ADDR), where it
-    // decompresses in place; init_size is how much room that takes.
-    std::span<const uint8_t> code = kernel.protected_mode_code();
-    layout.kernel_address = kernel.pref_address();
-    uint64_t footprint = std::max<uint64_t>(kernel.init_size(), code.size());
-    layout.kernel_end = layout.kernel_address + footprint;
-    if (layout.kernel_end > memory.size())
-        throw Error("loading Linux", "the kernel needs memory up to " + hex(layout.kernel_end) +
-                                         " but the guest has " + hex(memory.size()) + " bytes");
-    write(memory, layout.kernel_address, code, "kernel");
+    uint64_t entry = 0;
+    uint64_t footprint = 0;
+    if (vmlinux.empty()) {
+        // The kernel: at its preferred address (LOAD_PHYSICAL_ADDR), where it
+        // decompresses in place; init_size is how much room that takes.
+        std::span<const uint8_t> code = kernel.protected_mode_code();
+        layout.kernel_address = kernel.pref_address();
+        footprint = std::max<uint64_t>(kernel.init_size(), code.size());
+        layout.kernel_end = layout.kernel_address + footprint;
+        if (layout.kernel_end > memory.size())
+            throw Error("loading Linux", "the kernel needs memory up to " + hex(layout.kernel_end) +
+                                             " but the guest has " + hex(memory.size()) + " bytes");
+        write(memory, layout.kernel_address, code, "kernel");
+        entry = layout.kernel_address + KernelImage::entry_64_offset;
+    } else {
+        // The decompressed kernel, segment by segment at its physical
+        // addresses (where the decompressor would have put it).
+        ElfImage elf = parse_elf_image(vmlinux, kernel.name() + " (vmlinux)");
+        layout.kernel_address = UINT64_MAX;
+        bool entry_inside = false;
+        for (const ElfSegment& segment : elf.segments) {
+            uint64_t end = segment.physical_address + segment.memory_size;
+            if (end < segment.physical_address || end > memory.size())
+                throw Error("loading Linux", "the kernel needs memory up to " + hex(end) +
+                                                 " but the guest has " + hex(memory.size()) +
+                                                 " bytes");
+            write(memory, segment.physical_address,
+                  vmlinux.subspan(segment.file_offset, segment.file_size), "kernel");
+            std::vector<uint8_t> zeros(segment.memory_size - segment.file_size, 0);
+            write(memory, segment.physical_address + segment.file_size, zeros, "kernel");
+            layout.kernel_address = std::min(layout.kernel_address, segment.physical_address);
+            layout.kernel_end = std::max(layout.kernel_end, end);
+            entry_inside =
+                entry_inside || (elf.entry >= segment.physical_address && elf.entry < end);
+        }
+        if (!entry_inside)
+            throw Error("loading Linux",
+                        "the vmlinux entry point " + hex(elf.entry) + " is outside its segments");
+        footprint = layout.kernel_end - layout.kernel_address;
+        entry = elf.entry;
+    }
 
     // The command line.
     uint64_t max_command_line = kernel.cmdline_size() ? kernel.cmdline_size() : 255;
@@ -205,8 +237,7 @@ LinuxBoot load_linux(GuestMemory& memory, const KernelImage& kernel,
 
     write_u64s(memory, kGdt, {0, 0, kCode64Descriptor, kDataDescriptor}, "GDT");
 
-    boot.cpu = linux_entry_state(layout.kernel_address + KernelImage::entry_64_offset, kBootParams,
-                                 kPml4, kGdt, kBootStackTop);
+    boot.cpu = linux_entry_state(entry, kBootParams, kPml4, kGdt, kBootStackTop);
     return boot;
 }
 

@@ -41,9 +41,16 @@ struct LinuxBoot {
 // Writes everything into `memory`. Throws krr::Error when the pieces do not
 // fit (memory too small for the kernel's init_size plus the initrd, a command
 // line longer than the kernel accepts).
+//
+// With `vmlinux` (the kernel's decompressed ELF, KernelImage::decompress_vmlinux)
+// its segments are placed at their physical addresses and the CPU starts at
+// the ELF entry (startup_64), skipping the bzImage's decompressor: the same
+// kernel state the decompressor would produce with nokaslr, hundreds of
+// millions of emulated instructions sooner. Without it, the bzImage's
+// protected-mode code is loaded and decompresses itself.
 LinuxBoot load_linux(GuestMemory& memory, const KernelImage& kernel,
                      std::span<const uint8_t> initrd, std::string_view command_line,
-                     std::span<const E820Entry> e820);
+                     std::span<const E820Entry> e820, std::span<const uint8_t> vmlinux = {});
 
 // The CPU state the 64-bit boot protocol asks for: long mode, paging with
 // `cr3`, the boot GDT at `gdt`, interrupts off, RSI = boot_params.

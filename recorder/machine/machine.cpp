@@ -6,6 +6,7 @@
 #include "recorder/machine/guest_layout.h"
 #include "recorder/machine/mp_table.h"
 #include "recorder/machine/virtual_clock.h"
+#include "recorder/machine/vmlinux_cache.h"
 
 #include <algorithm>
 #include <map>
@@ -74,7 +75,11 @@ Machine::Machine(MachineConfig config, MachineEvents events)
 
     if (!config_.kernel_path.empty()) {
         KernelImage kernel = KernelImage::load(config_.kernel_path);
-        LinuxBoot boot = load_linux(memory_, kernel, config_.initrd, config_.command_line, e820_);
+        std::vector<uint8_t> vmlinux;
+        if (!config_.boot_through_decompressor)
+            vmlinux = decompressed_vmlinux(kernel, config_.vmlinux_cache_dir);
+        LinuxBoot boot =
+            load_linux(memory_, kernel, config_.initrd, config_.command_line, e820_, vmlinux);
         vcpus_[0].cpu = boot.cpu;
         boot_layout_ = boot.layout;
     }

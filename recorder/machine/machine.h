@@ -54,6 +54,11 @@ struct MachineConfig {
     std::string kernel_path;
     std::vector<uint8_t> initrd;
     std::string command_line = "console=ttyS0 nokaslr tsc=unstable";
+    // Boot through the bzImage's own decompressor instead of placing the
+    // decompressed vmlinux directly (see load_linux).
+    bool boot_through_decompressor = false;
+    // Where decompressed kernels are cached; empty: no cache.
+    std::string vmlinux_cache_dir;
     // What the RTC reads at the start, seconds since the Unix epoch; fixed
     // by default so that two runs of the same inputs read the same date.
     int64_t start_time = 1735689600; // 2025-01-01 00:00:00 UTC

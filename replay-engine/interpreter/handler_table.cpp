@@ -10,6 +10,11 @@ HandlerTable build() {
     register_control_flow_handlers(table);
     register_system_handlers(table);
     register_flag_handlers(table);
+    register_integer_arithmetic_handlers(table);
+    register_condition_handlers(table);
+    register_bit_handlers(table);
+    register_exchange_handlers(table);
+    register_string_handlers(table);
     register_sse_handlers(table);
     register_mmx_handlers(table);
     register_x87_handlers(table);

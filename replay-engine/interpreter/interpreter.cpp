@@ -32,6 +32,8 @@ const char* stop_reason_name(StopReason reason) {
         return "triple fault";
     case StopReason::Unimplemented:
         return "unimplemented";
+    case StopReason::ExitRequested:
+        return "exit requested";
     }
     return "?";
 }

@@ -28,6 +28,7 @@ enum class StopReason : uint8_t {
     Halted,        // HLT: waiting for an interrupt (cpu.events.halted is set)
     TripleFault,   // the machine must reset or stop
     Unimplemented, // an instruction or mode the emulator cannot execute: see error()
+    ExitRequested, // request_stop(ExitRequested), after the current instruction completes
 };
 
 const char* stop_reason_name(StopReason reason);

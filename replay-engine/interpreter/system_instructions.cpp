@@ -6,11 +6,13 @@
 #include "replay-engine/interpreter/handler_table.h"
 #include "replay-engine/system/control_registers.h"
 #include "replay-engine/system/control_transfer.h"
+#include "replay-engine/system/descriptor_tables.h"
 #include "replay-engine/system/event_delivery.h"
 #include "replay-engine/system/model_specific_registers.h"
 #include "replay-engine/system/segment_load.h"
 
 #include <cstring>
+#include <optional>
 #include <utility>
 
 namespace krr {
@@ -360,6 +362,48 @@ void clflush(Interpreter& in, const DecodedInstruction& insn) {
     (void)in.memory().translate(in.linear_address(insn), Access::Read, in.user_mode);
 }
 
+// VERR, VERW, LAR, LSL: ask whether a selector is usable at the current
+// privilege (the kernel uses VERW to flush CPU buffers). They report in ZF
+// and never fault on the selector itself.
+enum class SelectorQuery { Verr, Verw, Lar, Lsl };
+
+template <SelectorQuery kQuery>
+void selector_query(Interpreter& in, const DecodedInstruction& insn) {
+    constexpr uint64_t kZf = 1ULL << 6;
+    CpuState& cpu = in.cpu();
+    const int source = kQuery == SelectorQuery::Lar || kQuery == SelectorQuery::Lsl ? 1 : 0;
+    uint16_t selector = static_cast<uint16_t>(in.read_operand(insn, source));
+    bool valid = false;
+    std::optional<Descriptor> d;
+    if ((selector & ~3u) != 0) {
+        d = read_descriptor(in.memory(), cpu, selector);
+    }
+    if (d) {
+        const Segment& s = d->segment;
+        unsigned cpl = in.cpl(), rpl = selector & 3;
+        bool privilege_ok = d->conforming() || (s.dpl >= cpl && s.dpl >= rpl);
+        bool system_ok = s.type == 2 || s.type == 9 || s.type == 11; // LDT, 64-bit TSS
+        switch (kQuery) {
+        case SelectorQuery::Verr:
+            valid = s.s && d->readable() && privilege_ok;
+            break;
+        case SelectorQuery::Verw:
+            valid = d->writable_data() && privilege_ok;
+            break;
+        case SelectorQuery::Lar:
+        case SelectorQuery::Lsl:
+            valid = privilege_ok && (s.s || system_ok);
+            break;
+        }
+        if (valid && kQuery == SelectorQuery::Lar) {
+            in.write_operand(insn, 0, (d->raw_low >> 32) & 0x00f0ff00ULL);
+        } else if (valid && kQuery == SelectorQuery::Lsl) {
+            in.write_operand(insn, 0, s.limit);
+        }
+    }
+    cpu.rflags = valid ? cpu.rflags | kZf : cpu.rflags & ~kZf;
+}
+
 void invalid_opcode(Interpreter&, const DecodedInstruction&) {
     throw GuestFault::ud();
 }
@@ -420,6 +464,10 @@ void register_system_handlers(HandlerTable& t) {
         t.set(id, nop);
     }
     t.set(OpcodeId::CLFLUSH_M, clflush);
+    t.set(OpcodeId::VERR_Ew, selector_query<SelectorQuery::Verr>);
+    t.set(OpcodeId::VERW_Ew, selector_query<SelectorQuery::Verw>);
+    t.set(OpcodeId::LAR_GvEw, selector_query<SelectorQuery::Lar>);
+    t.set(OpcodeId::LSL_GvEw, selector_query<SelectorQuery::Lsl>);
     // UD0/UD1/UD2 and the opcodes 64-bit mode removed.
     for (int i = 0; i < cpu::kOpcodeCount; ++i) {
         auto id = static_cast<OpcodeId>(i);

@@ -1,0 +1,67 @@
+// The emulator as an accelerator: runs a Machine's vCPU in krr's interpreter.
+// It is the CpuEnvironment of the interpreter (ports, MMIO and time go to the
+// machine) and the vCPU loop around it: timers, interrupt delivery between
+// instructions, HLT skipping virtual time forward to the next timer event.
+//
+// Everything here is a function of the instruction count, so two runs of the
+// same machine with the same inputs execute identically.
+#pragma once
+
+#include "recorder/machine/machine.h"
+#include "replay-engine/interpreter/interpreter.h"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace krr {
+
+struct AcceleratorStop {
+    enum class Kind : uint8_t {
+        StopRequested,    // request_stop(): power off, Ctrl-C, the caller's decision
+        InstructionLimit, // max_instructions reached
+        TripleFault,
+        HaltedForever, // HLT with interrupts off and no NMI: nothing can wake it
+        Unimplemented, // the emulator met something it cannot execute
+    };
+    Kind kind = Kind::StopRequested;
+    std::string message;
+};
+
+class EmulatorAccelerator final : public CpuEnvironment {
+public:
+    explicit EmulatorAccelerator(Machine& machine);
+    ~EmulatorAccelerator() override;
+
+    // Run vCPU 0 until a stop. `max_instructions` bounds the retired count
+    // (0: no bound). `interrupt` is polled between slices (Ctrl-C).
+    AcceleratorStop run(uint64_t max_instructions, const std::atomic<bool>* interrupt);
+
+    // Ask run() to return after the current instruction (from a device
+    // callback, e.g. the control device's "power off").
+    void request_stop();
+
+    Interpreter& interpreter() { return *interpreter_; }
+    // Retired instructions plus those skipped while halted: the position
+    // time is measured in.
+    uint64_t clock_count() const;
+
+    // CpuEnvironment
+    uint64_t io_read(uint16_t port, int size) override;
+    void io_write(uint16_t port, int size, uint64_t value) override;
+    uint64_t mmio_read(uint64_t physical, int size) override;
+    void mmio_write(uint64_t physical, int size, uint64_t value) override;
+    uint64_t virtual_tsc(uint64_t instructions_retired) override;
+
+private:
+    void device_access_done();
+
+    Machine& machine_;
+    CpuidTable cpuid_;
+    std::unique_ptr<Interpreter> interpreter_;
+    uint64_t skipped_while_halted_ = 0;
+    bool stop_requested_ = false;
+};
+
+} // namespace krr

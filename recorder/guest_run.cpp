@@ -1,0 +1,241 @@
+#include "recorder/guest_run.h"
+
+#include "guest-model/error.h"
+#include "recorder/accel/emulator_accelerator.h"
+#include "recorder/guest-image/guest_locator.h"
+#include "recorder/machine/machine.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <thread>
+
+namespace krr {
+
+namespace {
+
+std::vector<uint8_t> read_file(const std::string& path, const std::string& what) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw Error(what + ": " + path, "cannot open it");
+    }
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+// Sets `flag` after `seconds` unless cancelled first.
+class Watchdog {
+public:
+    Watchdog(double seconds, std::atomic<bool>& flag) {
+        if (seconds <= 0) {
+            return;
+        }
+        thread_ = std::thread([this, seconds, &flag] {
+            std::unique_lock lock(mutex_);
+            if (!cv_.wait_for(lock, std::chrono::duration<double>(seconds),
+                              [this] { return cancelled_; })) {
+                fired_ = true;
+                flag = true;
+            }
+        });
+    }
+    ~Watchdog() {
+        {
+            std::lock_guard lock(mutex_);
+            cancelled_ = true;
+        }
+        cv_.notify_all();
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+    }
+    bool fired() const { return fired_; }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool cancelled_ = false;
+    std::atomic<bool> fired_{false};
+    std::thread thread_;
+};
+
+} // namespace
+
+std::string default_kernel_command_line() {
+    return "console=ttyS0 nokaslr tsc=unstable panic=-1";
+}
+
+const char* ending_name(GuestRunResult::Ending ending) {
+    using E = GuestRunResult::Ending;
+    switch (ending) {
+    case E::CommandExited:
+        return "command exited";
+    case E::PoweredOff:
+        return "powered off";
+    case E::InitFailed:
+        return "guest init failed";
+    case E::KernelPanic:
+        return "kernel panic";
+    case E::GuestReset:
+        return "guest reset";
+    case E::Halted:
+        return "halted";
+    case E::InstructionLimit:
+        return "instruction limit";
+    case E::Timeout:
+        return "timeout";
+    case E::Interrupted:
+        return "interrupted";
+    case E::EmulatorLimit:
+        return "emulator limit";
+    }
+    return "?";
+}
+
+GuestRunResult run_guest(const GuestRunOptions& options,
+                         const std::function<void(uint8_t)>& console,
+                         const std::atomic<bool>* stop) {
+    if (options.accel != "tcg") {
+        throw Error("accel",
+                    "'" + options.accel + "' is not available yet; the emulator (--accel tcg) is");
+    }
+    if (options.vcpus != 1) {
+        throw Error("smp", "only one vCPU is supported yet");
+    }
+    MachineConfig config;
+    config.memory_bytes = options.memory_bytes;
+    config.vcpus = options.vcpus;
+    config.kernel_path = locate_kernel(options.image.kernel);
+    if (options.initrd) {
+        config.initrd = read_file(*options.initrd, "initrd");
+    } else {
+        GuestImageRequest request = options.image;
+        request.kernel = config.kernel_path;
+        config.initrd = make_guest_image_builder(request).build();
+    }
+    config.vmlinux_cache_dir = guest_cache_dir() + "/vmlinux";
+    config.command_line = default_kernel_command_line();
+    if (!options.append.empty()) {
+        config.command_line += " " + options.append;
+    }
+    if (options.debug_log) {
+        config.log_level = LogLevel::Debug;
+    }
+
+    GuestRunResult result;
+    std::optional<int> exit_status;
+    bool powered_off = false;
+    std::string init_failure;
+    // The last console line, to recognise a panic message.
+    std::string line;
+    std::string panic_line;
+    EmulatorAccelerator* accelerator = nullptr;
+
+    MachineEvents events;
+    events.console_output = [&](uint8_t byte) {
+        console(byte);
+        if (byte == '\n') {
+            if (panic_line.empty() &&
+                line.find("Kernel panic - not syncing") != std::string::npos) {
+                panic_line = line;
+            }
+            line.clear();
+        } else if (byte != '\r' && line.size() < 4096) {
+            line.push_back(static_cast<char>(byte));
+        }
+    };
+    events.control = [&](const ControlEvent& event) {
+        switch (event.kind) {
+        case ControlEvent::Kind::ExitStatus:
+            exit_status = event.killed_by_signal()
+                              ? 128 + static_cast<int>(event.status_or_signal())
+                              : static_cast<int>(event.status_or_signal());
+            break;
+        case ControlEvent::Kind::PowerOff:
+            powered_off = true;
+            if (accelerator) {
+                accelerator->request_stop();
+            }
+            break;
+        case ControlEvent::Kind::InitFailed:
+            init_failure = "the guest init failed at step " + std::to_string(event.argument) +
+                           " (its message is on the console)";
+            if (accelerator) {
+                accelerator->request_stop();
+            }
+            break;
+        default:
+            break;
+        }
+    };
+
+    Machine machine(config, events);
+    EmulatorAccelerator emulator(machine);
+    accelerator = &emulator;
+
+    std::atomic<bool> halt_run{false};
+    std::atomic<bool> timed_out{false};
+    auto start = std::chrono::steady_clock::now();
+    AcceleratorStop outcome;
+    {
+        Watchdog watchdog(options.timeout_seconds, timed_out);
+        // One flag for the run loop: the caller's stop or the watchdog.
+        std::atomic<bool> done{false};
+        std::thread relay([&] {
+            while (!done) {
+                if ((stop && stop->load()) || timed_out.load()) {
+                    halt_run = true;
+                    return;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        });
+        outcome = emulator.run(options.max_instructions, &halt_run);
+        done = true;
+        relay.join();
+    }
+    result.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.instructions = machine.vcpu(0).instructions_retired;
+
+    using E = GuestRunResult::Ending;
+    if (!init_failure.empty()) {
+        result.ending = E::InitFailed;
+        result.message = init_failure;
+    } else if (powered_off) {
+        if (exit_status) {
+            result.ending = E::CommandExited;
+            result.exit_status = *exit_status;
+        } else {
+            result.ending = E::PoweredOff;
+            result.message = "the guest powered off without reporting an exit status";
+        }
+    } else {
+        switch (outcome.kind) {
+        case AcceleratorStop::Kind::StopRequested:
+            result.ending = timed_out ? E::Timeout : E::Interrupted;
+            result.message = timed_out ? "the run exceeded --timeout" : "interrupted";
+            break;
+        case AcceleratorStop::Kind::InstructionLimit:
+            result.ending = E::InstructionLimit;
+            result.message = "reached --max-instructions";
+            break;
+        case AcceleratorStop::Kind::TripleFault:
+            result.ending = panic_line.empty() ? E::GuestReset : E::KernelPanic;
+            result.message = panic_line.empty() ? outcome.message : panic_line;
+            break;
+        case AcceleratorStop::Kind::HaltedForever:
+            result.ending = panic_line.empty() ? E::Halted : E::KernelPanic;
+            result.message = panic_line.empty() ? outcome.message : panic_line;
+            break;
+        case AcceleratorStop::Kind::Unimplemented:
+            result.ending = E::EmulatorLimit;
+            result.message = outcome.message;
+            break;
+        }
+    }
+    return result;
+}
+
+} // namespace krr

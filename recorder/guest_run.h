@@ -1,0 +1,64 @@
+// One guest run from the user's point of view: build the image, boot the
+// kernel on the chosen accelerator, stream the console, and end when the
+// command's exit status and "power off" arrive from the guest init, or for
+// whatever other reason a run ends. `krr run` is a thin shell around this;
+// `krr record` will add the recording at the control device's "command
+// starts".
+#pragma once
+
+#include "recorder/guest-image/guest_image_request.h"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace krr {
+
+struct GuestRunOptions {
+    GuestImageRequest image;              // command, --file, --module, --kernel
+    std::optional<std::string> initrd;    // --initrd: use this instead of building one
+    std::string append;                   // extra kernel command-line arguments
+    uint64_t memory_bytes = 256ULL << 20; // --mem
+    unsigned vcpus = 1;                   // --smp
+    std::string accel = "tcg";            // --accel
+    uint64_t max_instructions = 0;        // 0: no limit
+    double timeout_seconds = 0;           // wall clock; 0: none
+    bool debug_log = false;               // device and loader debug messages
+};
+
+// The kernel command line every krr guest gets (ARCHITECTURE.md: no TSC
+// clocksource for the vDSO, no KASLR so addresses are stable across runs).
+std::string default_kernel_command_line();
+
+struct GuestRunResult {
+    enum class Ending {
+        CommandExited,    // init reported the command's exit status, then powered off
+        PoweredOff,       // powered off without reporting a status
+        InitFailed,       // the guest init could not start the command
+        KernelPanic,      // "Kernel panic" on the console, then a reset
+        GuestReset,       // triple fault (reboot) without a panic message
+        Halted,           // halted with nothing left to wake it
+        InstructionLimit, // --max-instructions
+        Timeout,          // --timeout
+        Interrupted,      // Ctrl-C
+        EmulatorLimit,    // an instruction or device the emulator cannot execute
+    };
+    Ending ending = Ending::PoweredOff;
+    int exit_status = 0;       // CommandExited: the status (128 + signal if killed)
+    std::string message;       // what happened, for endings other than CommandExited
+    uint64_t instructions = 0; // retired by vCPU 0
+    double seconds = 0;        // wall clock
+};
+
+const char* ending_name(GuestRunResult::Ending ending);
+
+// Runs the guest, sending console bytes to `console` as they come.
+// Throws krr::Error for problems before the guest starts (missing kernel,
+// bad options). `stop` (may be null) ends the run when it becomes true.
+GuestRunResult run_guest(const GuestRunOptions& options,
+                         const std::function<void(uint8_t)>& console,
+                         const std::atomic<bool>* stop);
+
+} // namespace krr
