@@ -59,6 +59,7 @@ uint16_t width_bytes(Width width, int operand_size) {
     case Width::SD:
         return 8;
     case Width::V:
+    case Width::VW: // the register form; decode_operand sizes the memory form
         return static_cast<uint16_t>(operand_size / 8);
     case Width::Z:
         return operand_size == 16 ? 2 : 4;
@@ -413,7 +414,7 @@ private:
         case Addressing::None:
             break;
         case Addressing::E:
-            op = m.mod == 3 ? gpr(m.rm, size) : memory(size);
+            op = m.mod == 3 ? gpr(m.rm, size) : memory(spec.width == Width::VW ? 2 : size);
             break;
         case Addressing::G:
             op = gpr(m.reg, size);

@@ -45,6 +45,7 @@ inline constexpr OperandSpec Gb{A::G, Wd::B}, Gd{A::G, Wd::D}, Gq{A::G, Wd::Q}, 
 inline constexpr OperandSpec M{A::M, Wd::Unsized}, Mb{A::M, Wd::B}, Mw{A::M, Wd::W},
     Md{A::M, Wd::D}, Mq{A::M, Wd::Q}, Mv{A::M, Wd::V}, My{A::M, Wd::Y}, Mx{A::M, Wd::X},
     Mdq{A::M, Wd::X}, Mt{A::M, Wd::T}, Mp{A::M, Wd::P}, Ms{A::M, Wd::S}, Mfx{A::M, Wd::FX};
+inline constexpr OperandSpec MwRv{A::E, Wd::VW};
 inline constexpr OperandSpec Rq{A::R, Wd::Q}, Rv{A::R, Wd::V}, Ry{A::R, Wd::Y};
 inline constexpr OperandSpec Cq{A::C, Wd::Q}, Dq{A::D, Wd::Q}, Sw{A::S, Wd::W};
 inline constexpr OperandSpec Ib{A::I, Wd::B}, Ibs{A::I, Wd::BS}, Iw{A::I, Wd::W}, Iz{A::I, Wd::Z},

@@ -46,6 +46,7 @@ enum class Width : uint8_t {
     D,       // doubleword
     Q,       // quadword
     V,       // word, doubleword or quadword: the operand size
+    VW,      // "Rv/Mw": a register of the operand size, or a 16-bit memory operand
     Z,       // word for 16-bit operand size, else doubleword
     Y,       // doubleword, or quadword with 64-bit operand size
     X,       // 128-bit XMM

@@ -2,10 +2,12 @@
 // executable sections and the default guest kernel's text, function by
 // function. Every instruction must have the same length and the same
 // mnemonic class in both (normalization below, documented in
-// docs/emulator.md). Exits 0 on agreement, 1 on any mismatch, 77 (meson's
+// docs/emulator.md), and where they agree on that, the same register,
+// memory and immediate operands. Exits 0 on agreement, 1 on any mismatch, 77 (meson's
 // "skipped") when an input is missing, so a missing kernel is never a pass.
 #include "guest-model/error.h"
 #include "guest-model/kernel_image.h"
+#include "guest-model/machine_state.h"
 #include "guest-model/symbols.h"
 #include "replay-engine/cpu/decoder.h"
 
@@ -175,6 +177,10 @@ struct Tally {
     std::map<std::string, uint64_t> mismatches_by_mnemonic;
     std::vector<Mismatch> first_mismatches;
     uint64_t mismatches = 0;
+    // Instructions of the same length and class whose operands differ.
+    uint64_t operand_mismatches = 0;
+    std::map<std::string, uint64_t> operand_mismatches_by_mnemonic;
+    std::vector<Mismatch> first_operand_mismatches;
 };
 
 std::string hex_bytes(const std::vector<uint8_t>& bytes) {
@@ -190,12 +196,49 @@ std::string hex_bytes(const std::vector<uint8_t>& bytes) {
     return out;
 }
 
+// krr's name for a register operand, spelled as capstone spells registers.
+std::string register_name(const krr::cpu::Operand& op) {
+    using krr::cpu::OperandKind;
+    static const char* const k64[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                      "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+    static const char* const k32[] = {"eax", "ecx", "edx",  "ebx",  "esp",  "ebp",  "esi",  "edi",
+                                      "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"};
+    static const char* const k16[] = {"ax",  "cx",  "dx",   "bx",   "sp",   "bp",   "si",   "di",
+                                      "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"};
+    static const char* const k8[] = {"al",  "cl",  "dl",   "bl",   "spl",  "bpl",  "sil",  "dil",
+                                     "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"};
+    static const char* const kHigh[] = {"ah", "ch", "dh", "bh"};
+    static const char* const kSegments[] = {"es", "cs", "ss", "ds", "fs", "gs"};
+    const int r = op.reg & 15;
+    switch (op.kind) {
+    case OperandKind::Gpr:
+        return op.size == 8 ? k64[r] : op.size == 4 ? k32[r] : op.size == 2 ? k16[r] : k8[r];
+    case OperandKind::GprHighByte:
+        return kHigh[op.reg & 3];
+    case OperandKind::Segment:
+        return op.reg < 6 ? kSegments[op.reg] : "?";
+    case OperandKind::Control:
+        return "cr" + std::to_string(op.reg);
+    case OperandKind::Debug:
+        return "dr" + std::to_string(op.reg);
+    case OperandKind::X87:
+        return "st(" + std::to_string(op.reg) + ")";
+    case OperandKind::Mmx:
+        return "mm" + std::to_string(op.reg);
+    case OperandKind::Xmm:
+        return "xmm" + std::to_string(op.reg);
+    default:
+        return "";
+    }
+}
+
 class CrossChecker {
 public:
     CrossChecker() {
         if (cs_open(CS_ARCH_X86, CS_MODE_64, &capstone_) != CS_ERR_OK) {
             throw krr::Error("capstone", "cs_open failed");
         }
+        cs_option(capstone_, CS_OPT_DETAIL, CS_OPT_ON);
         insn_ = cs_malloc(capstone_);
     }
     ~CrossChecker() {
@@ -284,6 +327,23 @@ public:
                          our_class + " (" + std::to_string(our_length) + " bytes)",
                          their_class + " (" + std::to_string(their_length) + " bytes)"});
                 }
+            } else if (ours.ok() && theirs_ok && !ours.instruction.vex.present) {
+                std::string difference =
+                    operand_difference(ours.instruction, section.address + offset);
+                if (!difference.empty()) {
+                    ++tally.operand_mismatches;
+                    ++tally.operand_mismatches_by_mnemonic[our_class];
+                    if (tally.first_operand_mismatches.size() < kShownMismatches) {
+                        char where[160];
+                        std::snprintf(where, sizeof where, "%s @ %#llx", label.c_str(),
+                                      static_cast<unsigned long long>(section.address + offset));
+                        tally.first_operand_mismatches.push_back(
+                            {where, std::vector<uint8_t>(bytes.begin(), bytes.begin() + our_length),
+                             our_class,
+                             std::string(insn_->mnemonic) + " " + insn_->op_str + ": " +
+                                 difference});
+                    }
+                }
             }
             size_t step = std::max(our_length, their_length);
             offset += step == 0 ? 1 : step;
@@ -291,6 +351,136 @@ public:
     }
 
 private:
+    // Compares krr's operands with capstone's details of the same
+    // instruction: register operands in order, the memory reference, and
+    // immediates (relative ones as capstone's absolute targets). Returns
+    // what differs, or "".
+    std::string operand_difference(const krr::cpu::DecodedInstruction& ours, uint64_t address) {
+        using krr::cpu::OperandKind;
+        const cs_x86& x86 = insn_->detail->x86;
+        std::vector<std::string> our_registers, their_registers;
+        std::vector<uint64_t> our_immediates, their_immediates;
+        std::vector<uint8_t> our_immediate_sizes;
+        std::vector<uint8_t> their_immediate_sizes;
+        const cs_x86_op* their_memory = nullptr;
+        int their_memory_count = 0;
+        bool our_memory = false;
+        bool string_operands = false;
+        for (int i = 0; i < ours.operand_count; ++i) {
+            const krr::cpu::Operand& op = ours.operands[i];
+            std::string name = register_name(op);
+            if (!name.empty()) {
+                our_registers.push_back(name);
+            } else if (op.kind == OperandKind::Immediate) {
+                our_immediates.push_back(ours.immediate[op.reg]);
+                our_immediate_sizes.push_back(static_cast<uint8_t>(op.size));
+            } else if (op.kind == OperandKind::ConstantOne) {
+                // capstone lists the 1 of shift-by-one as an immediate.
+                our_immediates.push_back(1);
+                our_immediate_sizes.push_back(1);
+            } else if (op.kind == OperandKind::Relative) {
+                our_immediates.push_back(address + ours.length + ours.immediate[op.reg]);
+                our_immediate_sizes.push_back(8);
+            } else if (op.kind == OperandKind::Memory) {
+                our_memory = true;
+            } else if (op.kind == OperandKind::StringSource ||
+                       op.kind == OperandKind::StringDestination) {
+                string_operands = true;
+            }
+        }
+        for (int i = 0; i < x86.op_count; ++i) {
+            const cs_x86_op& op = x86.operands[i];
+            if (op.type == X86_OP_REG) {
+                their_registers.push_back(cs_reg_name(capstone_, op.reg));
+            } else if (op.type == X86_OP_IMM) {
+                their_immediates.push_back(static_cast<uint64_t>(op.imm));
+                their_immediate_sizes.push_back(op.size);
+            } else if (op.type == X86_OP_MEM) {
+                their_memory = &op;
+                ++their_memory_count;
+            }
+        }
+        if (string_operands) {
+            return ""; // capstone lists implicit string operands its own way
+        }
+        // capstone leaves out an implicit ST(0) in some x87 forms; compare
+        // the other stack registers.
+        for (auto* list : {&our_registers, &their_registers}) {
+            list->erase(std::remove(list->begin(), list->end(), "st(0)"), list->end());
+        }
+        // The two operands of xchg are interchangeable (90+r is listed both
+        // ways in the SDM).
+        if (insn_->id == X86_INS_XCHG) {
+            std::sort(our_registers.begin(), our_registers.end());
+            std::sort(their_registers.begin(), their_registers.end());
+        }
+        if (our_registers != their_registers) {
+            std::string text = "registers krr";
+            for (const std::string& r : our_registers) {
+                text += " " + r;
+            }
+            text += ", capstone";
+            for (const std::string& r : their_registers) {
+                text += " " + r;
+            }
+            return text;
+        }
+        if (our_immediates.size() != their_immediates.size()) {
+            return "immediate count " + std::to_string(our_immediates.size()) + " vs " +
+                   std::to_string(their_immediates.size());
+        }
+        for (size_t i = 0; i < our_immediates.size(); ++i) {
+            // capstone sizes some immediates by the operand, others by the
+            // encoding, and sign-extends some imm8; compare in the narrower
+            // width (sign extension itself is unit-tested).
+            const int bits =
+                8 * std::max<int>(std::min(their_immediate_sizes[i], our_immediate_sizes[i]), 1);
+            const uint64_t mask = bits >= 64 ? ~0ULL : (1ULL << bits) - 1;
+            if ((our_immediates[i] & mask) != (their_immediates[i] & mask)) {
+                char text[96];
+                std::snprintf(text, sizeof text, "immediate %#llx vs %#llx",
+                              static_cast<unsigned long long>(our_immediates[i]),
+                              static_cast<unsigned long long>(their_immediates[i]));
+                return text;
+            }
+        }
+        if (our_memory != (their_memory_count == 1)) {
+            return "memory operand presence";
+        }
+        if (our_memory) {
+            const x86_op_mem& m = their_memory->mem;
+            const krr::cpu::MemoryReference& mine = ours.memory;
+            krr::cpu::Operand gpr{OperandKind::Gpr, 0,
+                                  static_cast<uint16_t>(ours.address_size / 8)};
+            auto name_of = [&](uint8_t reg) {
+                gpr.reg = reg;
+                return reg == krr::cpu::kNoRegister ? std::string("none") : register_name(gpr);
+            };
+            std::string our_base =
+                mine.rip_relative ? (ours.address_size == 64 ? "rip" : "eip") : name_of(mine.base);
+            std::string their_base =
+                m.base == X86_REG_INVALID ? "none" : cs_reg_name(capstone_, m.base);
+            std::string their_index =
+                m.index == X86_REG_INVALID ? "none" : cs_reg_name(capstone_, m.index);
+            if (our_base != their_base || name_of(mine.index) != their_index ||
+                (mine.index != krr::cpu::kNoRegister && mine.scale != m.scale) ||
+                mine.displacement != m.disp) {
+                char text[160];
+                std::snprintf(text, sizeof text, "memory krr [%s + %s*%d + %#llx]",
+                              our_base.c_str(), name_of(mine.index).c_str(), mine.scale,
+                              static_cast<unsigned long long>(mine.displacement));
+                return text;
+            }
+            const bool their_fs_gs = m.segment == X86_REG_FS || m.segment == X86_REG_GS;
+            const bool our_fs_gs = mine.segment == krr::FS || mine.segment == krr::GS;
+            if (their_fs_gs != our_fs_gs ||
+                (our_fs_gs && (mine.segment == krr::FS) != (m.segment == X86_REG_FS))) {
+                return "segment";
+            }
+        }
+        return "";
+    }
+
     csh capstone_ = 0;
     cs_insn* insn_ = nullptr;
 };
@@ -438,6 +628,16 @@ void print_tally(const char* corpus, const Tally& tally) {
         std::printf("  allowed (objdump agrees with krr): %s: %llu\n", defect.c_str(),
                     static_cast<unsigned long long>(count));
     }
+    std::printf("  operands: %llu instructions differ\n",
+                static_cast<unsigned long long>(tally.operand_mismatches));
+    for (const auto& [mnemonic, count] : tally.operand_mismatches_by_mnemonic) {
+        std::printf("  operand mismatch %-30s %llu\n", mnemonic.c_str(),
+                    static_cast<unsigned long long>(count));
+    }
+    for (const Mismatch& m : tally.first_operand_mismatches) {
+        std::printf("  %s: %s: krr %s; capstone %s\n", m.where.c_str(), hex_bytes(m.bytes).c_str(),
+                    m.krr.c_str(), m.capstone.c_str());
+    }
     for (const std::string& place : tally.undecodable_places) {
         std::printf("  range ends at undecodable bytes: %s\n", place.c_str());
     }
@@ -555,6 +755,9 @@ int main() {
             print_tally("kernel", kernel);
         }
         if (busybox.mismatches + kernel.mismatches > 0) {
+            return 1;
+        }
+        if (busybox.operand_mismatches + kernel.operand_mismatches > 0) {
             return 1;
         }
         // Bytes neither decoder accepts inside a function are not a
