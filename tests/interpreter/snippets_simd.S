@@ -439,6 +439,81 @@ SNIPPET sse_masked_exception_flags_accumulate
     stmxcsr 4(%r15)
 END_SNIPPET sse_masked_exception_flags_accumulate
 
+SNIPPET x87_pending_exception_raises_at_fldcw
+    fninit
+    movw $0x037b, (%r15)
+    fldcw (%r15)
+    fldz
+    fld1
+    fdiv %st(1), %st
+    movw $0x037f, 2(%r15)
+    fldcw 2(%r15)
+END_SNIPPET x87_pending_exception_raises_at_fldcw
+
+SNIPPET x87_pending_exception_raises_at_mmx
+    fninit
+    movw $0x037b, (%r15)
+    fldcw (%r15)
+    fldz
+    fld1
+    fdivp %st, %st(1)
+    movq %mm0, %mm1
+END_SNIPPET x87_pending_exception_raises_at_mmx
+
+SNIPPET x87_pending_exception_lets_control_and_sse_run
+    fninit
+    movw $0x037b, (%r15)
+    fldcw (%r15)
+    fldz
+    fld1
+    fdiv %st(1), %st
+    fnstsw %ax
+    fnstcw 4(%r15)
+    fnstenv 16(%r15)
+    addps %xmm0, %xmm1
+    fxsave64 64(%r15)
+    fnclex
+    fld1
+    fninit
+    fldpi
+END_SNIPPET x87_pending_exception_lets_control_and_sse_run
+
+SNIPPET sse_unmasked_precision_raises_xm
+    movl $0x0f80, (%r15)
+    ldmxcsr (%r15)
+    mov $1, %eax
+    cvtsi2sd %eax, %xmm0
+    mov $3, %eax
+    cvtsi2sd %eax, %xmm1
+    divsd %xmm1, %xmm0
+END_SNIPPET sse_unmasked_precision_raises_xm
+
+SNIPPET sse_unmasked_underflow_raises_xm
+    movl $0x1780, (%r15)
+    ldmxcsr (%r15)
+    mov $0x00800001, %eax
+    movd %eax, %xmm0
+    mov $0x3e000001, %eax
+    movd %eax, %xmm1
+    mulss %xmm1, %xmm0
+END_SNIPPET sse_unmasked_underflow_raises_xm
+
+SNIPPET sse_unmasked_denormal_operand_raises_xm
+    movl $0x1e80, (%r15)
+    ldmxcsr (%r15)
+    mov $0x00000010, %eax
+    movd %eax, %xmm0
+    addss %xmm0, %xmm1
+END_SNIPPET sse_unmasked_denormal_operand_raises_xm
+
+SNIPPET sse_unmasked_invalid_on_conversion_raises_xm
+    movl $0x1f00, (%r15)
+    ldmxcsr (%r15)
+    mov $0x7f800000, %eax
+    movd %eax, %xmm0
+    cvttss2si %xmm0, %eax
+END_SNIPPET sse_unmasked_invalid_on_conversion_raises_xm
+
 /* ---- MMX ---- */
 SNIPPET mmx_integer
     movq (%r15), %mm0
