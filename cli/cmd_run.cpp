@@ -63,6 +63,7 @@ static GuestRunOptions guest_run_options(const ParsedArgs& args) {
         o.timeout_seconds = static_cast<double>(*t);
     }
     o.debug_log = args.has("debug");
+    o.profile = args.has("profile");
     return o;
 }
 
@@ -72,6 +73,7 @@ static std::vector<OptionSpec> run_options() {
     options.push_back({"timeout", 0, "SECONDS", "stop after this much wall-clock time"});
     options.push_back({"stats", 0, "", "print instructions and speed when the run ends"});
     options.push_back({"debug", 0, "", "log device and loader details to stderr"});
+    options.push_back({"profile", 0, "", "print the guest functions that ran most (System.map)"});
     return options;
 }
 
@@ -103,6 +105,24 @@ CommandSpec run_command() {
                          static_cast<unsigned long long>(r.instructions), r.seconds,
                          r.seconds > 0 ? static_cast<double>(r.instructions) / r.seconds / 1e6
                                        : 0.0);
+        }
+        if (args.has("stats") || args.has("profile")) {
+            std::fprintf(stderr, "krr: run: %llu instructions retired, %llu skipped while halted\n",
+                         static_cast<unsigned long long>(r.instructions),
+                         static_cast<unsigned long long>(r.halted_instructions));
+        }
+        if (args.has("profile")) {
+            size_t shown = 0;
+            for (const auto& [name, count] : r.profile) {
+                if (shown++ == 30) {
+                    break;
+                }
+                std::fprintf(stderr, "  %6.2f%%  %12llu  %s\n",
+                             r.instructions ? 100.0 * static_cast<double>(count) /
+                                                  static_cast<double>(r.instructions)
+                                            : 0.0,
+                             static_cast<unsigned long long>(count), name.c_str());
+            }
         }
         using E = GuestRunResult::Ending;
         switch (r.ending) {

@@ -1,16 +1,22 @@
 #include "recorder/guest_run.h"
 
 #include "guest-model/error.h"
+#include "guest-model/symbols.h"
 #include "recorder/accel/emulator_accelerator.h"
 #include "recorder/guest-image/guest_locator.h"
 #include "recorder/machine/machine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 namespace krr {
 
@@ -60,10 +66,45 @@ private:
     std::thread thread_;
 };
 
+// Sum RIP samples by the function System.map places them in.
+std::vector<std::pair<std::string, uint64_t>>
+profile_by_function(const std::unordered_map<uint64_t, uint64_t>& samples,
+                    const std::string& kernel_path) {
+    std::optional<SymbolTable> symbols;
+    try {
+        symbols = SymbolTable::load(std::filesystem::path(kernel_path).parent_path().string() +
+                                    "/System.map");
+    } catch (const Error&) {
+        // No System.map beside the kernel: addresses stay numeric.
+    }
+    std::map<std::string, uint64_t> by_name;
+    for (const auto& [rip, count] : samples) {
+        std::string name;
+        if (symbols) {
+            if (auto match = symbols->lookup(rip)) {
+                name = match->symbol->name;
+            }
+        }
+        if (name.empty()) {
+            char buf[24];
+            std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(rip));
+            name = rip < 0x800000000000ULL ? "[user space]" : buf;
+        }
+        by_name[name] += count;
+    }
+    std::vector<std::pair<std::string, uint64_t>> out(by_name.begin(), by_name.end());
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.second > b.second; });
+    return out;
+}
+
 } // namespace
 
 std::string default_kernel_command_line() {
-    return "console=ttyS0 nokaslr tsc=unstable panic=-1";
+    // cryptomgr.notests: the crypto self-tests (RSA above all) are about half
+    // of the boot's instructions and test the CPU, not the kernel under study.
+    // loglevel=5: warnings and worse reach the console, boot chatter does not.
+    return "console=ttyS0 nokaslr tsc=unstable panic=-1 cryptomgr.notests loglevel=5";
 }
 
 const char* ending_name(GuestRunResult::Ending ending) {
@@ -173,6 +214,10 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     Machine machine(config, events);
     EmulatorAccelerator emulator(machine);
     accelerator = &emulator;
+    std::unordered_map<uint64_t, uint64_t> rip_samples;
+    if (options.profile) {
+        emulator.set_rip_profile(&rip_samples);
+    }
 
     std::atomic<bool> halt_run{false};
     std::atomic<bool> timed_out{false};
@@ -198,6 +243,10 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     result.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.instructions = machine.vcpu(0).instructions_retired;
+    result.halted_instructions = emulator.skipped_while_halted();
+    if (options.profile) {
+        result.profile = profile_by_function(rip_samples, config.kernel_path);
+    }
 
     using E = GuestRunResult::Ending;
     if (!init_failure.empty()) {

@@ -13,6 +13,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace krr {
 
@@ -26,6 +28,7 @@ struct GuestRunOptions {
     uint64_t max_instructions = 0;        // 0: no limit
     double timeout_seconds = 0;           // wall clock; 0: none
     bool debug_log = false;               // device and loader debug messages
+    bool profile = false;                 // sample where the guest spends its instructions
 };
 
 // The kernel command line every krr guest gets (ARCHITECTURE.md: no TSC
@@ -46,10 +49,14 @@ struct GuestRunResult {
         EmulatorLimit,    // an instruction or device the emulator cannot execute
     };
     Ending ending = Ending::PoweredOff;
-    int exit_status = 0;       // CommandExited: the status (128 + signal if killed)
-    std::string message;       // what happened, for endings other than CommandExited
-    uint64_t instructions = 0; // retired by vCPU 0
-    double seconds = 0;        // wall clock
+    int exit_status = 0;              // CommandExited: the status (128 + signal if killed)
+    std::string message;              // what happened, for endings other than CommandExited
+    uint64_t instructions = 0;        // retired by vCPU 0
+    double seconds = 0;               // wall clock
+    uint64_t halted_instructions = 0; // virtual time skipped while halted, in instructions
+    // With options.profile: guest functions (System.map names, or hex
+    // addresses) and the instructions spent in them, most first.
+    std::vector<std::pair<std::string, uint64_t>> profile;
 };
 
 const char* ending_name(GuestRunResult::Ending ending);

@@ -115,7 +115,11 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
         if (max_instructions) {
             target = std::min(target, max_instructions);
         }
+        const uint64_t slice_start = vcpu.instructions_retired;
         StopReason r = cpu.run(target);
+        if (rip_profile_) {
+            (*rip_profile_)[vcpu.cpu.rip] += vcpu.instructions_retired - slice_start;
+        }
         switch (r) {
         case StopReason::ReachedTarget:
         case StopReason::Halted:

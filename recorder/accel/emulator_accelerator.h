@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 namespace krr {
 
@@ -43,6 +44,12 @@ public:
     void request_stop();
 
     Interpreter& interpreter() { return *interpreter_; }
+    // Sample where vCPU 0 spends its instructions: at the end of every slice,
+    // the slice's instruction count is added to its last RIP.
+    void set_rip_profile(std::unordered_map<uint64_t, uint64_t>* samples) {
+        rip_profile_ = samples;
+    }
+    uint64_t skipped_while_halted() const { return skipped_while_halted_; }
     // Retired instructions plus those skipped while halted: the position
     // time is measured in.
     uint64_t clock_count() const;
@@ -62,6 +69,7 @@ private:
     std::unique_ptr<Interpreter> interpreter_;
     uint64_t skipped_while_halted_ = 0;
     bool stop_requested_ = false;
+    std::unordered_map<uint64_t, uint64_t>* rip_profile_ = nullptr;
 };
 
 } // namespace krr

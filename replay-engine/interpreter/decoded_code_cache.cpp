@@ -8,9 +8,12 @@ DecodedCodeCache::insert(uint64_t physical, const cpu::DecodedInstruction& insn,
     *new_page = !page;
     if (!page) {
         page = std::make_unique<Page>();
+        page->instructions.reserve(64);
     }
     page->instructions.push_back(insn);
     page->slot[physical & 0xfff] = static_cast<int32_t>(page->instructions.size() - 1);
+    last_number_ = physical >> 12;
+    last_page_ = page.get();
     return &page->instructions.back();
 }
 
@@ -20,6 +23,10 @@ void DecodedCodeCache::drop_page(uint64_t physical_page) {
         dropped_.push_back(std::move(it->second));
         pages_.erase(it);
     }
+    if (last_number_ == physical_page >> 12) {
+        last_number_ = kNoPage;
+        last_page_ = nullptr;
+    }
 }
 
 void DecodedCodeCache::clear() {
@@ -27,6 +34,8 @@ void DecodedCodeCache::clear() {
         dropped_.push_back(std::move(page));
     }
     pages_.clear();
+    last_number_ = kNoPage;
+    last_page_ = nullptr;
 }
 
 } // namespace krr

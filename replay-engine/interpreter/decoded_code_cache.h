@@ -4,13 +4,15 @@
 // first write to it drops the page's decoded code: the kernel patches its
 // own text (alternatives, static calls, jump labels, text_poke), loads
 // modules and reuses pages for new code.
+//
+// Pointers returned by find()/insert() are valid until the next insert() or
+// drop of that page: the interpreter uses one for one instruction only.
 #pragma once
 
 #include "replay-engine/cpu/decoded_instruction.h"
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -19,13 +21,18 @@ namespace krr {
 
 class DecodedCodeCache {
 public:
-    const cpu::DecodedInstruction* find(uint64_t physical) const {
-        auto it = pages_.find(physical >> 12);
-        if (it == pages_.end()) {
-            return nullptr;
+    const cpu::DecodedInstruction* find(uint64_t physical) {
+        const uint64_t number = physical >> 12;
+        if (number != last_number_) {
+            auto it = pages_.find(number);
+            if (it == pages_.end()) {
+                return nullptr;
+            }
+            last_number_ = number;
+            last_page_ = it->second.get();
         }
-        int32_t slot = it->second->slot[physical & 0xfff];
-        return slot < 0 ? nullptr : &it->second->instructions[static_cast<size_t>(slot)];
+        int32_t slot = last_page_->slot[physical & 0xfff];
+        return slot < 0 ? nullptr : &last_page_->instructions[static_cast<size_t>(slot)];
     }
 
     // Returns the cached copy; `new_page` tells the caller to write-protect
@@ -50,10 +57,14 @@ private:
     struct Page {
         Page() { slot.fill(-1); }
         std::array<int32_t, 4096> slot;
-        std::deque<cpu::DecodedInstruction> instructions; // stable addresses
+        std::vector<cpu::DecodedInstruction> instructions;
     };
+    static constexpr uint64_t kNoPage = ~0ULL;
     std::unordered_map<uint64_t, std::unique_ptr<Page>> pages_;
     std::vector<std::unique_ptr<Page>> dropped_;
+    // The page of the last lookup: consecutive instructions share a page.
+    uint64_t last_number_ = kNoPage;
+    Page* last_page_ = nullptr;
 };
 
 } // namespace krr

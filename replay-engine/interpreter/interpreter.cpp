@@ -99,7 +99,9 @@ const cpu::DecodedInstruction* Interpreter::fetch_and_decode() {
                                                     ": only 64-bit long mode is implemented");
         return nullptr;
     }
-    uint64_t physical = memory_.translate(cpu.rip, Access::Execute, user_mode);
+    const TlbEntry* entry = memory_.tlb().find(cpu.rip, tlb_right(Access::Execute, user_mode));
+    uint64_t physical = entry ? entry->physical_page | (cpu.rip & 0xfff)
+                              : memory_.translate(cpu.rip, Access::Execute, user_mode);
     if (const cpu::DecodedInstruction* cached = code_cache_.find(physical)) {
         return cached;
     }
