@@ -5,7 +5,9 @@
 #include "replay-engine/interpreter/interpreter.h"
 #include "replay-engine/mmu/guest_fault.h"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <sys/mman.h>
 #include <unordered_map>
@@ -212,6 +214,7 @@ bool in_rm_field(cpu::Addressing a) {
 struct CodeBytes {
     std::array<uint8_t, 96> bytes{};
     size_t size = 0;
+    size_t instruction_offset = 0; // where the guest's instruction starts
     void push_back(uint8_t b) {
         if (size == bytes.size()) {
             throw Error("host FPU execution", "stub too long");
@@ -243,6 +246,22 @@ constexpr uint32_t kImageOffset = offsetof(HostOperation, image);
 constexpr uint32_t kRaxOffset = offsetof(HostOperation, rax);
 constexpr uint32_t kRflagsOffset = offsetof(HostOperation, rflags);
 constexpr uint32_t kMemoryOffset = offsetof(HostOperation, memory);
+constexpr uint32_t kMxcsrOffset = offsetof(HostOperation, mxcsr);
+constexpr uint32_t kHostMxcsrOffset = offsetof(HostOperation, host_mxcsr);
+
+// The XMM registers an instruction names (ModRM.reg, and ModRM.rm when it
+// is a register), at most two, -1 for none.
+std::array<int, 2> xmm_registers(const cpu::DecodedInstruction& insn) {
+    std::array<int, 2> regs{-1, -1};
+    size_t n = 0;
+    for (int i = 0; i < insn.operand_count; ++i) {
+        const cpu::Operand& o = insn.operands[static_cast<size_t>(i)];
+        if (o.kind == cpu::OperandKind::Xmm && n < 2 && (n == 0 || regs[0] != o.reg)) {
+            regs[n++] = o.reg;
+        }
+    }
+    return regs;
+}
 
 // The guest instruction with its operands renumbered for the stub: a GPR
 // becomes RAX, memory becomes [rdi + offset of HostOperation::memory].
@@ -321,7 +340,9 @@ CodeBytes host_encoding(const cpu::DecodedInstruction& insn) {
     return out;
 }
 
-using StubFunction = void (*)(HostOperation*, uint8_t* host_save_area);
+// The second argument is the host's FXSAVE area (whole-state stubs) or the
+// guest's XMM file (XMM-only stubs).
+using StubFunction = void (*)(HostOperation*, uint8_t*);
 
 struct Stub {
     StubFunction function = nullptr;
@@ -339,19 +360,66 @@ public:
         }
     }
 
-    const Stub& get(const CodeBytes& encoding) {
+    const Stub& get(const CodeBytes& encoding, bool xmm_only, std::array<int, 2> xmm) {
         std::string key = encoding.key();
+        key.push_back(xmm_only ? 'x' : 'w');
         auto it = stubs_.find(key);
         if (it != stubs_.end()) {
             return it->second;
         }
-        return stubs_.emplace(std::move(key), build(encoding)).first->second;
+        CodeBytes code = xmm_only ? xmm_only_code(encoding, xmm) : whole_state_code(encoding);
+        return stubs_.emplace(std::move(key), place(code)).first->second;
     }
 
 private:
     static constexpr size_t kChunkSize = 64 * 1024;
 
-    Stub build(const CodeBytes& encoding) {
+    static void mxcsr_access(CodeBytes& code, bool store, uint32_t offset) {
+        code.append({0x0f, 0xae, static_cast<uint8_t>(store ? 0x9f : 0x97)}); // [rdi + disp32]
+        emit32(code, offset);
+    }
+
+    // movdqu between XMMn and [rsi + 16 n].
+    static void xmm_access(CodeBytes& code, int reg, bool store) {
+        code.push_back(0xf3);
+        if (reg >= 8) {
+            code.push_back(0x44);
+        }
+        code.append({0x0f, static_cast<uint8_t>(store ? 0x7f : 0x6f),
+                     static_cast<uint8_t>(0x86 | ((reg & 7) << 3))});
+        emit32(code, static_cast<uint32_t>(16 * reg));
+    }
+
+    // Only MXCSR is callee-saved among what the instruction touches; the
+    // XMM registers are the caller's to clobber.
+    static CodeBytes xmm_only_code(const CodeBytes& encoding, std::array<int, 2> xmm) {
+        CodeBytes code;
+        mxcsr_access(code, true, kHostMxcsrOffset);
+        mxcsr_access(code, false, kMxcsrOffset);
+        for (int r : xmm) {
+            if (r >= 0) {
+                xmm_access(code, r, false);
+            }
+        }
+        code.append({0x48, 0x8b, 0x87}); // mov rax, [rdi + rax]
+        emit32(code, kRaxOffset);
+        code.append(encoding);
+        code.append({0x48, 0x89, 0x87}); // mov [rdi + rax], rax
+        emit32(code, kRaxOffset);
+        for (int r : xmm) {
+            if (r >= 0) {
+                xmm_access(code, r, true);
+            }
+        }
+        code.append({0x9c, 0x59, 0x48, 0x89, 0x8f}); // pushfq; pop rcx; mov [..], rcx
+        emit32(code, kRflagsOffset);
+        mxcsr_access(code, true, kMxcsrOffset);
+        mxcsr_access(code, false, kHostMxcsrOffset);
+        code.push_back(0xc3);
+        return code;
+    }
+
+    static CodeBytes whole_state_code(const CodeBytes& encoding) {
         CodeBytes code;
         auto rex_w_0f_ae = [&](uint8_t modrm) { code.append({0x48, 0x0f, 0xae, modrm}); };
         rex_w_0f_ae(0x06); // fxsave64 [rsi]: the host's own state
@@ -369,7 +437,11 @@ private:
         emit32(code, kImageOffset);
         rex_w_0f_ae(0x0e); // fxrstor64 [rsi]
         code.push_back(0xc3);
+        code.instruction_offset = instruction_offset;
+        return code;
+    }
 
+    Stub place(const CodeBytes& code) {
         if (chunks_.empty() || used_ + code.size > kChunkSize) {
             void* chunk = mmap(nullptr, kChunkSize, PROT_READ | PROT_WRITE | PROT_EXEC,
                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -384,7 +456,7 @@ private:
         used_ += (code.size + 15) & ~size_t{15};
         Stub stub;
         stub.function = reinterpret_cast<StubFunction>(at);
-        stub.instruction_address = reinterpret_cast<uint64_t>(at + instruction_offset);
+        stub.instruction_address = reinterpret_cast<uint64_t>(at + code.instruction_offset);
         return stub;
     }
 
@@ -393,12 +465,13 @@ private:
     size_t used_ = 0;
 };
 
+thread_local StubCache stub_cache;
+
 } // namespace
 
 void run_on_host(const cpu::DecodedInstruction& insn, HostOperation& op) {
-    thread_local StubCache cache;
     alignas(16) thread_local uint8_t host_save_area[kFxsaveSize];
-    const Stub& stub = cache.get(host_encoding(insn));
+    const Stub& stub = stub_cache.get(host_encoding(insn), false, {-1, -1});
     std::span<uint8_t> image(op.image);
     uint64_t fip_before = get<uint64_t>(image, 8);
     uint64_t fdp_before = get<uint64_t>(image, 16);
@@ -422,8 +495,132 @@ uint8_t original_modrm(const cpu::DecodedInstruction& insn) {
 
 } // namespace
 
+namespace {
+
+// The unmasked SIMD exceptions among `raised` become the guest's fault,
+// with MXCSR's flags set as the CPU sets them.
+void raise_unmasked_simd_exception(CpuState& cpu, uint32_t guest_mxcsr, uint32_t raised) {
+    uint32_t unmasked = raised & ~(guest_mxcsr >> 7) & kMxcsrFlags;
+    if (!unmasked) {
+        return;
+    }
+    // Unmasked pre-computation exceptions stop the operation before the
+    // post-computation ones are looked at; either way the destination keeps
+    // its value and only MXCSR changes.
+    uint32_t pre = raised & kPrecomputationExceptions;
+    cpu.fpu.mxcsr = guest_mxcsr | ((pre & unmasked) ? pre : raised);
+    if (cpu.cr4 & kCr4Osxmmexcpt) {
+        throw GuestFault{kSimdError, false, 0, 0};
+    }
+    throw GuestFault::ud();
+}
+
+// The memory operand moves between guest memory and the staging buffer;
+// 4-, 8- and 16-byte operands take the MMU's fast path, and a 16-byte store
+// that crosses a page goes in one checked piece so a fault writes nothing.
+void read_staged(Interpreter& in, uint64_t linear, std::span<uint8_t> staged) {
+    LinearMemory& memory = in.memory();
+    if (staged.size() == 16 || staged.size() == 8) {
+        for (size_t at = 0; at < staged.size(); at += 8) {
+            uint64_t v = memory.read<uint64_t>(linear + at, in.user_mode);
+            std::memcpy(staged.data() + at, &v, 8);
+        }
+    } else if (staged.size() == 4) {
+        uint32_t v = memory.read<uint32_t>(linear, in.user_mode);
+        std::memcpy(staged.data(), &v, 4);
+    } else {
+        memory.read_bytes(linear, staged, in.user_mode);
+    }
+}
+
+void write_staged(Interpreter& in, uint64_t linear, std::span<const uint8_t> staged) {
+    LinearMemory& memory = in.memory();
+    if (staged.size() == 8 || (staged.size() == 16 && (linear & 0xfff) <= 0xff0)) {
+        for (size_t at = 0; at < staged.size(); at += 8) {
+            uint64_t v;
+            std::memcpy(&v, staged.data() + at, 8);
+            memory.write<uint64_t>(linear + at, v, in.user_mode);
+        }
+    } else if (staged.size() == 4) {
+        uint32_t v;
+        std::memcpy(&v, staged.data(), 4);
+        memory.write<uint32_t>(linear, v, in.user_mode);
+    } else {
+        memory.write_bytes(linear, staged, in.user_mode);
+    }
+}
+
+void execute_xmm_only(Interpreter& in, const cpu::DecodedInstruction& insn,
+                      const HostExecution& how) {
+    CpuState& cpu = in.cpu();
+    MemoryOperand mem = memory_operand(insn, false);
+    uint64_t linear = 0;
+    HostOperation op;
+    std::span<uint8_t> staged(op.memory.data(), static_cast<size_t>(mem.size));
+    if (mem.index >= 0) {
+        linear = in.linear_address(insn);
+        if (how.aligned && mem.size == 16 && (linear & 15) != 0) {
+            throw GuestFault::gp(0);
+        }
+        if (!mem.written) {
+            read_staged(in, linear, staged);
+        }
+    }
+    int gpr_destination = -1;
+    for (int i = 0; i < insn.operand_count; ++i) {
+        const cpu::Operand& o = insn.operands[static_cast<size_t>(i)];
+        if (o.kind == cpu::OperandKind::Gpr) {
+            op.rax = cpu.gpr[o.reg];
+            if (i == 0) {
+                gpr_destination = o.reg;
+            }
+        }
+    }
+    const std::array<int, 2> xmm = xmm_registers(insn);
+    std::array<std::array<uint8_t, 16>, 2> saved{};
+    for (size_t i = 0; i < 2; ++i) {
+        if (xmm[i] >= 0) {
+            saved[i] = cpu.fpu.xmm[static_cast<size_t>(xmm[i])];
+        }
+    }
+    auto restore = [&] {
+        for (size_t i = 0; i < 2; ++i) {
+            if (xmm[i] >= 0) {
+                cpu.fpu.xmm[static_cast<size_t>(xmm[i])] = saved[i];
+            }
+        }
+    };
+    const uint32_t guest_mxcsr = cpu.fpu.mxcsr;
+    op.mxcsr = (guest_mxcsr & ~kMxcsrFlags) | kMxcsrMasks;
+    const Stub& stub = stub_cache.get(host_encoding(insn), true, xmm);
+    stub.function(&op, cpu.fpu.xmm[0].data());
+    uint32_t raised = op.mxcsr & kMxcsrFlags;
+    try {
+        raise_unmasked_simd_exception(cpu, guest_mxcsr, raised);
+        if (mem.written) {
+            write_staged(in, linear, staged);
+        }
+    } catch (...) {
+        restore();
+        throw;
+    }
+    cpu.fpu.mxcsr = guest_mxcsr | raised;
+    if (gpr_destination >= 0) {
+        cpu.gpr[static_cast<size_t>(gpr_destination)] = op.rax;
+    }
+    if (how.writes_flags) {
+        cpu.rflags = (cpu.rflags & ~kStatusFlags) | (op.rflags & kStatusFlags);
+    }
+}
+
+} // namespace
+
 void execute_on_host(Interpreter& in, const cpu::DecodedInstruction& insn,
                      const HostExecution& how) {
+    if (how.xmm_only) {
+        execute_xmm_only(in, insn, how);
+        return;
+    }
     CpuState& cpu = in.cpu();
     MemoryOperand mem = memory_operand(insn, how.x87_store);
     if (how.memory_size != 0) {
@@ -438,7 +635,7 @@ void execute_on_host(Interpreter& in, const cpu::DecodedInstruction& insn,
             throw GuestFault::gp(0);
         }
         if (!mem.written) {
-            in.memory().read_bytes(linear, staged, in.user_mode);
+            read_staged(in, linear, staged);
         }
     }
     int gpr_destination = -1;
@@ -456,24 +653,19 @@ void execute_on_host(Interpreter& in, const cpu::DecodedInstruction& insn,
     // The host never traps: every SIMD exception is masked while it runs
     // and the flags start clear so the ones this instruction raises show.
     put<uint32_t>(op.image, 24, (guest_mxcsr & ~kMxcsrFlags) | kMxcsrMasks);
-    const HostOperation staged_input = how.x87_store ? op : HostOperation{};
+    if (mem.written) {
+        std::fill(staged.begin(), staged.end(), uint8_t{0});
+    }
+    std::optional<HostOperation> staged_input;
+    if (how.x87_store) {
+        staged_input = op;
+    }
     run_on_host(insn, op);
     FpuState after = load_fxsave_image(op.image, true);
 
     uint32_t raised = after.mxcsr & kMxcsrFlags;
     if (how.sse_exceptions) {
-        uint32_t unmasked = raised & ~(guest_mxcsr >> 7) & kMxcsrFlags;
-        if (unmasked) {
-            // Unmasked pre-computation exceptions stop the operation before
-            // the post-computation ones are looked at; either way the
-            // destination keeps its value and only MXCSR changes.
-            uint32_t pre = raised & kPrecomputationExceptions;
-            cpu.fpu.mxcsr = guest_mxcsr | ((pre & unmasked) ? pre : raised);
-            if (cpu.cr4 & kCr4Osxmmexcpt) {
-                throw GuestFault{kSimdError, false, 0, 0};
-            }
-            throw GuestFault::ud();
-        }
+        raise_unmasked_simd_exception(cpu, guest_mxcsr, raised);
     }
     after.mxcsr = guest_mxcsr | raised;
 
@@ -485,13 +677,13 @@ void execute_on_host(Interpreter& in, const cpu::DecodedInstruction& insn,
             // An unmasked x87 exception may or may not suppress the store
             // (overflow does, inexact does not): run again over a different
             // fill and see whether the bytes followed the fill.
-            HostOperation again = staged_input;
-            std::memset(again.memory.data(), 0xff, again.memory.size());
+            HostOperation again = *staged_input;
+            std::memset(again.memory.data(), 0xff, staged.size());
             run_on_host(insn, again);
             stored = std::memcmp(again.memory.data(), op.memory.data(), staged.size()) == 0;
         }
         if (stored) {
-            in.memory().write_bytes(linear, staged, in.user_mode);
+            write_staged(in, linear, staged);
         }
     }
 

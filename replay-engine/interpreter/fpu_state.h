@@ -59,12 +59,15 @@ void require_x87(const CpuState& cpu, bool waiting);
 // One instruction to run on the host, with everything it touches besides
 // the FPU/SSE registers staged in plain memory.
 struct HostOperation {
-    FxsaveImage image{}; // in: the state to run under; out: after
-    uint64_t rax = 0;    // the GPR operand (re-encoded as RAX), in and out
-    uint64_t rflags = 0; // out: the host RFLAGS after the instruction
-    alignas(16) std::array<uint8_t, 512> memory{}; // the memory operand, in and out
-    bool fip_updated = false;                      // out: the instruction set FIP (x87 non-control)
-    bool fdp_updated = false;                      // out: ... and FDP (its memory operand)
+    // Left uninitialised: filled before use, and an instruction runs often.
+    FxsaveImage image;                           // in: the state to run under; out: after
+    uint64_t rax = 0;                            // the GPR operand (re-encoded as RAX), in and out
+    uint64_t rflags = 0;                         // out: the host RFLAGS after the instruction
+    alignas(16) std::array<uint8_t, 512> memory; // the memory operand, in and out
+    uint32_t mxcsr = 0;       // the XMM-only form: MXCSR to run under, then after
+    uint32_t host_mxcsr = 0;  // the XMM-only form: the host's, kept while it runs
+    bool fip_updated = false; // out: the instruction set FIP (x87 non-control)
+    bool fdp_updated = false; // out: ... and FDP (its memory operand)
 };
 
 // Execute `insn` on the host: its XMM/MMX/ST/GPR operands are renumbered
@@ -96,6 +99,10 @@ struct HostExecution {
     bool x87_store = false;
     // The instruction sets ZF, PF, CF and clears OF, SF, AF (COMISS, FCOMI).
     bool writes_flags = false;
+    // The instruction touches only XMM registers, MXCSR, a GPR and memory
+    // (no MMX or x87 operand): run it on the guest's XMM file directly with
+    // MXCSR swapped, instead of swapping the whole FXSAVE state.
+    bool xmm_only = false;
     // The memory operand's size when the row leaves it to the instruction
     // (FNSTENV, FNSAVE and their loads); 0 takes the decoder's.
     int memory_size = 0;

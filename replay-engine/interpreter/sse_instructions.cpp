@@ -24,30 +24,35 @@ bool has_mmx_operand(const DecodedInstruction& insn) {
     return false;
 }
 
-void check(Interpreter& in, const DecodedInstruction& insn) {
+// Whether the instruction can run on the XMM file alone. The forms with an
+// MMX register switch the x87 unit to MMX mode and first report a pending
+// x87 exception.
+bool check(Interpreter& in, const DecodedInstruction& insn) {
     require_sse(in.cpu());
-    // The forms with an MMX register switch the x87 unit to MMX mode and
-    // first report a pending x87 exception.
-    if (has_mmx_operand(insn) && (in.cpu().fpu.fsw & kFswErrorSummary)) {
+    if (!has_mmx_operand(insn)) {
+        return true;
+    }
+    if (in.cpu().fpu.fsw & kFswErrorSummary) {
         throw GuestFault{kX87Error, false, 0, 0};
     }
+    return false;
 }
 
 // Legacy SSE insists on 16-byte alignment for every 128-bit memory operand,
 // except in the explicitly unaligned moves.
 void sse_aligned(Interpreter& in, const DecodedInstruction& insn) {
-    check(in, insn);
-    execute_on_host(in, insn, {.sse_exceptions = true, .aligned = true});
+    bool xmm_only = check(in, insn);
+    execute_on_host(in, insn, {.sse_exceptions = true, .aligned = true, .xmm_only = xmm_only});
 }
 
 void sse_unaligned(Interpreter& in, const DecodedInstruction& insn) {
-    check(in, insn);
-    execute_on_host(in, insn, {.sse_exceptions = true, .aligned = false});
+    bool xmm_only = check(in, insn);
+    execute_on_host(in, insn, {.sse_exceptions = true, .aligned = false, .xmm_only = xmm_only});
 }
 
 void sse_compare_into_flags(Interpreter& in, const DecodedInstruction& insn) {
-    check(in, insn);
-    execute_on_host(in, insn, {.sse_exceptions = true, .writes_flags = true});
+    bool xmm_only = check(in, insn);
+    execute_on_host(in, insn, {.sse_exceptions = true, .writes_flags = true, .xmm_only = xmm_only});
 }
 
 void ldmxcsr(Interpreter& in, const DecodedInstruction& insn) {

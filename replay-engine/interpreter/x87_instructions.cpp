@@ -16,7 +16,7 @@ using cpu::DecodedInstruction;
 using cpu::OpcodeId;
 
 constexpr uint64_t kCr0Mp = 1ULL << 1, kCr0Ts = 1ULL << 3;
-constexpr size_t kFxsaveWritten = 416; // bytes 416-511 are left alone
+constexpr size_t kFxsaveWritten = 416; // FXSAVE leaves bytes 416-511 alone
 
 void x87_waiting(Interpreter& in, const DecodedInstruction& insn) {
     require_x87(in.cpu(), true);
@@ -94,15 +94,20 @@ uint64_t fxsave_area(Interpreter& in, const DecodedInstruction& insn) {
 void fxsave(Interpreter& in, const DecodedInstruction& insn) {
     uint64_t linear = fxsave_area(in, insn);
     FxsaveImage image{};
+    // The CPU checks the whole 512-byte area but stores only bytes 0-415:
+    // keep 416-511 by writing back what is there.
+    in.memory().read_bytes(
+        linear + kFxsaveWritten,
+        std::span<uint8_t>(image.data() + kFxsaveWritten, kFxsaveSize - kFxsaveWritten),
+        in.user_mode, Access::Write);
     store_fxsave_image(in.cpu().fpu, image, insn.rex_w());
-    in.memory().write_bytes(linear, std::span<const uint8_t>(image.data(), kFxsaveWritten),
-                            in.user_mode);
+    in.memory().write_bytes(linear, image, in.user_mode);
 }
 
 void fxrstor(Interpreter& in, const DecodedInstruction& insn) {
     uint64_t linear = fxsave_area(in, insn);
     FxsaveImage image{};
-    in.memory().read_bytes(linear, std::span<uint8_t>(image.data(), kFxsaveWritten), in.user_mode);
+    in.memory().read_bytes(linear, image, in.user_mode);
     if (load_fxsave_image(image, insn.rex_w()).mxcsr & ~mxcsr_mask()) {
         throw GuestFault::gp(0);
     }

@@ -879,4 +879,30 @@ SNIPPET fxrstor_bad_mxcsr_faults
     fxrstor64 (%r15)
 END_SNIPPET fxrstor_bad_mxcsr_faults
 
+SNIPPET fxsave_reaching_into_guard_page
+    fxsave64 0xfe60(%r15)
+END_SNIPPET fxsave_reaching_into_guard_page
+
+SNIPPET fxrstor_reaching_into_guard_page
+    fxsave64 0xfe60(%r15)
+    fxrstor64 0xfe60(%r15)
+END_SNIPPET fxrstor_reaching_into_guard_page
+
+SNIPPET x87_unmasked_invalid_fist_store_suppressed
+    fninit
+    movw $0x037e, (%r15)
+    fldcw (%r15)
+    movl $0x7f800000, 4(%r15)
+    flds 4(%r15)
+    fistl 8(%r15)
+    fnstsw %ax
+    mov %eax, %ebx
+    fnclex
+    movw $0x035f, 12(%r15)
+    fldcw 12(%r15)
+    fldpi
+    fsts 16(%r15)
+    fnstsw %ax
+END_SNIPPET x87_unmasked_invalid_fist_store_suppressed
+
     .section .note.GNU-stack, "", @progbits
