@@ -497,6 +497,18 @@ uint8_t original_modrm(const cpu::DecodedInstruction& insn) {
 
 namespace {
 
+constexpr uint32_t kMxcsrUnderflow = 0x10;
+constexpr uint32_t kMxcsrUnderflowMask = 0x800;
+constexpr uint32_t kMxcsrFlushToZero = 0x8000;
+
+// With UE unmasked the CPU reports every tiny result, exact or not, while
+// the masked run this code relies on reports only tiny and inexact ones.
+// A second run with FTZ set reveals tininess: flushing a tiny result to
+// zero always sets UE.
+bool underflow_unmasked(uint32_t guest_mxcsr) {
+    return (guest_mxcsr & kMxcsrUnderflowMask) == 0;
+}
+
 // The unmasked SIMD exceptions among `raised` become the guest's fault,
 // with MXCSR's flags set as the CPU sets them.
 void raise_unmasked_simd_exception(CpuState& cpu, uint32_t guest_mxcsr, uint32_t raised) {
@@ -593,8 +605,17 @@ void execute_xmm_only(Interpreter& in, const cpu::DecodedInstruction& insn,
     const uint32_t guest_mxcsr = cpu.fpu.mxcsr;
     op.mxcsr = (guest_mxcsr & ~kMxcsrFlags) | kMxcsrMasks;
     const Stub& stub = stub_cache.get(host_encoding(insn), true, xmm);
+    uint32_t raised = 0;
+    if (underflow_unmasked(guest_mxcsr)) {
+        // Probe for a tiny result first, on a scratch copy of the registers.
+        HostOperation probe = op;
+        probe.mxcsr |= kMxcsrFlushToZero;
+        stub.function(&probe, cpu.fpu.xmm[0].data());
+        raised = probe.mxcsr & kMxcsrUnderflow;
+        restore();
+    }
     stub.function(&op, cpu.fpu.xmm[0].data());
-    uint32_t raised = op.mxcsr & kMxcsrFlags;
+    raised |= op.mxcsr & kMxcsrFlags;
     try {
         raise_unmasked_simd_exception(cpu, guest_mxcsr, raised);
         if (mem.written) {
@@ -660,10 +681,17 @@ void execute_on_host(Interpreter& in, const cpu::DecodedInstruction& insn,
     if (how.x87_store) {
         staged_input = op;
     }
+    uint32_t raised = 0;
+    if (how.sse_exceptions && underflow_unmasked(guest_mxcsr)) {
+        HostOperation probe = op;
+        put<uint32_t>(probe.image, 24, get<uint32_t>(probe.image, 24) | kMxcsrFlushToZero);
+        run_on_host(insn, probe);
+        raised = get<uint32_t>(probe.image, 24) & kMxcsrUnderflow;
+    }
     run_on_host(insn, op);
     FpuState after = load_fxsave_image(op.image, true);
 
-    uint32_t raised = after.mxcsr & kMxcsrFlags;
+    raised |= after.mxcsr & kMxcsrFlags;
     if (how.sse_exceptions) {
         raise_unmasked_simd_exception(cpu, guest_mxcsr, raised);
     }

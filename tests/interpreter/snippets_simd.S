@@ -514,6 +514,30 @@ SNIPPET sse_unmasked_invalid_on_conversion_raises_xm
     cvttss2si %xmm0, %eax
 END_SNIPPET sse_unmasked_invalid_on_conversion_raises_xm
 
+SNIPPET sse_unmasked_underflow_exact_tiny_raises_xm
+    movl $0x1780, (%r15)
+    ldmxcsr (%r15)
+    mov $0x00800000, %eax
+    movd %eax, %xmm0
+    mov $0x3f000000, %eax
+    movd %eax, %xmm1
+    mulss %xmm1, %xmm0
+END_SNIPPET sse_unmasked_underflow_exact_tiny_raises_xm
+
+SNIPPET sse_unmasked_underflow_exact_tiny_packed_double_raises_xm
+    movl $0x1780, (%r15)
+    ldmxcsr (%r15)
+    mov $0x0010000000000000, %rax
+    movq %rax, %xmm2
+    mov $0x3fe0000000000000, %rax
+    movq %rax, %xmm3
+    divpd %xmm3, %xmm3
+    mulpd %xmm3, %xmm2
+    mulsd %xmm3, %xmm2
+    movq %rax, %xmm3
+    mulsd %xmm3, %xmm2
+END_SNIPPET sse_unmasked_underflow_exact_tiny_packed_double_raises_xm
+
 /* ---- MMX ---- */
 SNIPPET mmx_integer
     movq (%r15), %mm0
