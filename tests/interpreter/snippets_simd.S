@@ -538,6 +538,42 @@ SNIPPET sse_unmasked_underflow_exact_tiny_packed_double_raises_xm
     mulsd %xmm3, %xmm2
 END_SNIPPET sse_unmasked_underflow_exact_tiny_packed_double_raises_xm
 
+SNIPPET x87_pending_exception_at_fldenv
+    fninit
+    fnstenv 64(%r15)
+    movw $0x037b, (%r15)
+    fldcw (%r15)
+    fldz
+    fld1
+    fdiv %st(1), %st
+    fldenv 64(%r15)
+    fld1
+END_SNIPPET x87_pending_exception_at_fldenv
+
+SNIPPET x87_pending_exception_at_frstor
+    fninit
+    fnsave 128(%r15)
+    movw $0x037b, (%r15)
+    fldcw (%r15)
+    fldz
+    fld1
+    fdiv %st(1), %st
+    frstor 128(%r15)
+    fld1
+END_SNIPPET x87_pending_exception_at_frstor
+
+SNIPPET x87_pending_exception_at_fxrstor
+    fninit
+    fxsave64 256(%r15)
+    movw $0x037b, (%r15)
+    fldcw (%r15)
+    fldz
+    fld1
+    fdiv %st(1), %st
+    fxrstor64 256(%r15)
+    fld1
+END_SNIPPET x87_pending_exception_at_fxrstor
+
 /* ---- MMX ---- */
 SNIPPET mmx_integer
     movq (%r15), %mm0
