@@ -33,7 +33,7 @@ void x87_compare_into_flags(Interpreter& in, const DecodedInstruction& insn) {
     execute_on_host(in, insn, {.writes_flags = true});
 }
 
-// FNINIT, FNCLEX, FNSTSW AX: the non-waiting control instructions.
+// FNINIT, FNCLEX, FNSTSW AX...: the non-waiting control instructions.
 void x87_control(Interpreter& in, const DecodedInstruction& insn) {
     require_x87(in.cpu(), false);
     execute_on_host(in, insn, {});
@@ -136,6 +136,11 @@ void register_x87_handlers(HandlerTable& t) {
     for (OpcodeId id : {OpcodeId::FCOMI_ST0STi, OpcodeId::FUCOMI_ST0STi, OpcodeId::FCOMIP_ST0STi,
                         OpcodeId::FUCOMIP_ST0STi}) {
         t.set(id, x87_compare_into_flags);
+    }
+    // The 8087's interrupt and protected-mode controls are no-ops that, like
+    // every FN form, do not wait.
+    for (OpcodeId id : {OpcodeId::FNENI, OpcodeId::FNDISI, OpcodeId::FNSETPM}) {
+        t.set(id, x87_control);
     }
     t.set(OpcodeId::FNINIT, x87_control);
     t.set(OpcodeId::FNCLEX, x87_control);

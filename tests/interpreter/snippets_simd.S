@@ -574,6 +574,23 @@ SNIPPET x87_pending_exception_at_fxrstor
     fld1
 END_SNIPPET x87_pending_exception_at_fxrstor
 
+SNIPPET x87_pending_exception_at_8087_controls
+    fninit
+    movw $0x037b, (%r15)
+    fldcw (%r15)
+    fldz
+    fld1
+    fdiv %st(1), %st
+    .byte 0xdb, 0xe0 /* fneni */
+    .byte 0xdb, 0xe1 /* fndisi */
+    .byte 0xdb, 0xe4 /* fnsetpm */
+    fnstsw %ax
+    fnclex
+    ffreep %st(1)
+    fld1
+    fnstsw %ax
+END_SNIPPET x87_pending_exception_at_8087_controls
+
 /* ---- MMX ---- */
 SNIPPET mmx_integer
     movq (%r15), %mm0
