@@ -6,6 +6,7 @@
 #include "replay-engine/mmu/guest_fault.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -441,19 +442,29 @@ private:
         return code;
     }
 
+    // Pages are never writable and executable at once: a chunk is opened
+    // for writing only while a new stub is copied in (rare: stubs are built
+    // once per encoding).
     Stub place(const CodeBytes& code) {
         if (chunks_.empty() || used_ + code.size > kChunkSize) {
-            void* chunk = mmap(nullptr, kChunkSize, PROT_READ | PROT_WRITE | PROT_EXEC,
+            void* chunk = mmap(nullptr, kChunkSize, PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (chunk == MAP_FAILED) {
-                throw Error("host FPU execution", "cannot map an executable page for a stub");
+                throw Error("host FPU execution",
+                            "cannot map a page for stubs: " + errno_text(errno));
             }
             chunks_.push_back(chunk);
             used_ = 0;
+        } else if (mprotect(chunks_.back(), kChunkSize, PROT_READ | PROT_WRITE) != 0) {
+            throw Error("host FPU execution", "cannot reopen a stub page: " + errno_text(errno));
         }
         uint8_t* at = static_cast<uint8_t*>(chunks_.back()) + used_;
         std::memcpy(at, code.bytes.data(), code.size);
         used_ += (code.size + 15) & ~size_t{15};
+        if (mprotect(chunks_.back(), kChunkSize, PROT_READ | PROT_EXEC) != 0) {
+            throw Error("host FPU execution",
+                        "cannot make a stub page executable: " + errno_text(errno));
+        }
         Stub stub;
         stub.function = reinterpret_cast<StubFunction>(at);
         stub.instruction_address = reinterpret_cast<uint64_t>(at + code.instruction_offset);
