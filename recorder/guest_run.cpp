@@ -104,7 +104,10 @@ std::string default_kernel_command_line() {
     // cryptomgr.notests: the crypto self-tests (RSA above all) are about half
     // of the boot's instructions and test the CPU, not the kernel under study.
     // loglevel=5: warnings and worse reach the console, boot chatter does not.
-    return "console=ttyS0 nokaslr tsc=unstable panic=-1 cryptomgr.notests loglevel=5";
+    // trace_clock=global: what the kernel switches to anyway with tsc=unstable,
+    // said up front so it does not warn about it on every boot.
+    return "console=ttyS0 nokaslr tsc=unstable panic=-1 cryptomgr.notests loglevel=5 "
+           "trace_clock=global";
 }
 
 const char* ending_name(GuestRunResult::Ending ending) {
@@ -186,6 +189,13 @@ GuestRunResult run_guest(const GuestRunOptions& options,
             line.push_back(static_cast<char>(byte));
         }
     };
+    bool reset = false;
+    events.reset = [&] {
+        reset = true;
+        if (accelerator) {
+            accelerator->request_stop();
+        }
+    };
     events.control = [&](const ControlEvent& event) {
         switch (event.kind) {
         case ControlEvent::Kind::ExitStatus:
@@ -260,6 +270,9 @@ GuestRunResult run_guest(const GuestRunOptions& options,
             result.ending = E::PoweredOff;
             result.message = "the guest powered off without reporting an exit status";
         }
+    } else if (reset) {
+        result.ending = panic_line.empty() ? E::GuestReset : E::KernelPanic;
+        result.message = panic_line.empty() ? "the guest reset the machine" : panic_line;
     } else {
         switch (outcome.kind) {
         case AcceleratorStop::Kind::StopRequested:

@@ -47,7 +47,15 @@ Machine::Machine(MachineConfig config, MachineEvents events)
               if (events_.control)
                   events_.control(event);
           },
-          log_) {
+          log_),
+      keyboard_reset_([this] {
+          if (events_.reset)
+              events_.reset();
+      }),
+      reset_control_([this] {
+          if (events_.reset)
+              events_.reset();
+      }) {
     for (unsigned i = 0; i < config_.vcpus; ++i) {
         VcpuState state;
         state.id = i;
@@ -96,7 +104,8 @@ void Machine::map_devices() {
     // Probed by the kernel and absent here: an all-ones answer is what tells
     // the i8042 driver and the 8250 probe there is nothing to drive.
     io_bus_.map(0x60, 1, absent_, "i8042 data (absent)");
-    io_bus_.map(0x64, 1, absent_, "i8042 status (absent)");
+    io_bus_.map(0x64, 1, keyboard_reset_, "i8042 status (absent) / reset line", Bus::Width::Byte);
+    io_bus_.map(0xcf9, 1, reset_control_, "reset control register", Bus::Width::Byte);
     io_bus_.map(0x80, 1, absent_, "POST diagnostic port");
     io_bus_.map(0x2f8, 8, absent_, "COM2 (absent)");
     io_bus_.map(0x3e8, 8, absent_, "COM3 (absent)");

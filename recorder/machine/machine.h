@@ -30,6 +30,7 @@
 #include "recorder/devices/local_apic.h"
 #include "recorder/devices/pic8259.h"
 #include "recorder/devices/pit8254.h"
+#include "recorder/devices/reset_control.h"
 #include "recorder/devices/system_control_port.h"
 #include "recorder/devices/uart16550.h"
 #include "recorder/machine/bus.h"
@@ -68,6 +69,8 @@ struct MachineConfig {
 struct MachineEvents {
     std::function<void(uint8_t)> console_output;
     std::function<void(const ControlEvent&)> control;
+    // The guest asked the machine to reset (keyboard controller or 0xCF9).
+    std::function<void()> reset;
     // Where log messages go; empty for stderr.
     Log::Sink log;
 };
@@ -155,6 +158,8 @@ private:
     Uart16550 uart_;
     CmosRtc rtc_;
     ControlDevice control_;
+    KeyboardControllerReset keyboard_reset_;
+    ResetControlRegister reset_control_;
     AbsentDevice absent_;
 };
 
