@@ -982,4 +982,119 @@ SNIPPET x87_unmasked_invalid_fist_store_suppressed
     fnstsw %ax
 END_SNIPPET x87_unmasked_invalid_fist_store_suppressed
 
+SNIPPET mmx_every_operation
+    movq (%r15), %mm0
+    movq 8(%r15), %mm1
+    movq 16(%r15), %mm2
+    paddw %mm0, %mm1
+    paddd %mm1, %mm2
+    paddsb %mm2, %mm3
+    paddsw 24(%r15), %mm4
+    paddusb %mm3, %mm5
+    paddusw %mm4, %mm6
+    psubb %mm5, %mm7
+    psubd %mm6, %mm0
+    psubq %mm7, %mm1
+    psubsb %mm0, %mm2
+    psubsw %mm1, %mm3
+    psubusb %mm2, %mm4
+    psubusw 32(%r15), %mm5
+    pmulhw %mm3, %mm6
+    pmulhuw %mm4, %mm7
+    pmaxsw %mm5, %mm0
+    pminsw %mm6, %mm1
+    pmaxub %mm7, %mm2
+    pavgw %mm0, %mm3
+    pcmpeqw %mm1, %mm4
+    pcmpeqd %mm2, %mm5
+    pcmpgtb %mm3, %mm6
+    pcmpgtd 40(%r15), %mm7
+    packsswb %mm4, %mm0
+    packssdw %mm5, %mm1
+    punpckhbw %mm6, %mm2
+    punpckhwd %mm7, %mm3
+    punpckhdq %mm0, %mm4
+    punpcklwd %mm1, %mm5
+    punpckldq 48(%r15), %mm6
+    pandn %mm2, %mm7
+    por %mm3, %mm0
+    psllw $4, %mm1
+    psrlw $16, %mm2
+    psraw $3, %mm3
+    pslld $33, %mm4
+    psrld $7, %mm5
+    psrlq $63, %mm6
+    psllw %mm0, %mm7
+    psrlw 56(%r15), %mm1
+    psraw %mm2, %mm3
+    pslld %mm4, %mm5
+    psrld %mm6, %mm7
+    psllq 64(%r15), %mm0
+    psrlq %mm1, %mm2
+    movq %mm3, %mm4
+    movq %mm4, 72(%r15)
+    movq %mm5, 80(%r15)
+    movq %mm6, 88(%r15)
+    movq %mm7, 96(%r15)
+END_SNIPPET mmx_every_operation
+
+SNIPPET x87_integer_operands
+    fninit
+    fildl (%r15)
+    fildll 4(%r15)
+    filds 12(%r15)
+    ficoms 14(%r15)
+    fnstsw %ax
+    mov %eax, %ebx
+    ficompl 16(%r15)
+    fnstsw %ax
+    mov %eax, %ecx
+    fiaddl 20(%r15)
+    fimull 24(%r15)
+    fidivrl 28(%r15)
+    fisubrs 32(%r15)
+    fistps 40(%r15)
+    fistpl 42(%r15)
+    fldt 48(%r15)
+    fistpll 64(%r15)
+    fldt 72(%r15)
+    fxam
+    fnstsw %ax
+    mov %eax, %edx
+    fstpt 88(%r15)
+    fnstsw %ax
+END_SNIPPET x87_integer_operands
+
+SNIPPET sse_more_forms
+    movq %xmm1, %xmm2
+    movq 8(%r15), %xmm3
+    pshufhw $0xb1, 16(%r15), %xmm4
+    pshuflw $0x1e, 32(%r15), %xmm5
+    cvtps2pd 40(%r15), %xmm6
+    cvtsi2ssl 48(%r15), %xmm7
+    cvtsi2sdl 52(%r15), %xmm8
+    cvtss2si 56(%r15), %eax
+    cvtsd2si 64(%r15), %rbx
+    cvtps2pi 72(%r15), %mm0
+    cvttps2pi 80(%r15), %mm1
+    cvtpd2pi 96(%r15), %mm2
+    cvtpi2pd 112(%r15), %xmm9
+    movntpd %xmm10, 128(%r15)
+    andnpd %xmm11, %xmm12
+    orpd 144(%r15), %xmm13
+    xorpd 160(%r15), %xmm14
+    psubq 176(%r15), %xmm15
+    pmuludq %xmm0, %xmm1
+    psadbw 192(%r15), %xmm2
+    pmaddwd 208(%r15), %xmm3
+    rcpss %xmm4, %xmm4
+    rsqrtps 224(%r15), %xmm5
+    sqrtss 240(%r15), %xmm6
+    minsd 248(%r15), %xmm7
+    maxps %xmm8, %xmm8
+    movmskpd %xmm9, %r10
+    pmovmskb %xmm10, %r11
+    emms
+END_SNIPPET sse_more_forms
+
     .section .note.GNU-stack, "", @progbits
