@@ -591,6 +591,26 @@ SNIPPET x87_pending_exception_at_8087_controls
     fnstsw %ax
 END_SNIPPET x87_pending_exception_at_8087_controls
 
+SNIPPET x87_pending_exception_at_fnop
+    fninit
+    movw $0x037b, (%r15)
+    fldcw (%r15)
+    fldz
+    fld1
+    fdiv %st(1), %st
+    fnop
+END_SNIPPET x87_pending_exception_at_fnop
+
+SNIPPET x87_pending_exception_at_fxam
+    fninit
+    movw $0x037b, (%r15)
+    fldcw (%r15)
+    fldz
+    fld1
+    fdiv %st(1), %st
+    fxam
+END_SNIPPET x87_pending_exception_at_fxam
+
 /* ---- MMX ---- */
 SNIPPET mmx_integer
     movq (%r15), %mm0
