@@ -74,6 +74,8 @@ static std::vector<OptionSpec> run_options() {
     options.push_back({"stats", 0, "", "print instructions and speed when the run ends"});
     options.push_back({"debug", 0, "", "log device and loader details to stderr"});
     options.push_back({"profile", 0, "", "print the guest functions that ran most (System.map)"});
+    options.push_back(
+        {"print-command-line", 0, "", "print the kernel command line krr would use, and exit"});
     return options;
 }
 
@@ -91,6 +93,14 @@ CommandSpec run_command() {
     spec.takes_command = true;
     spec.run = [](const ParsedArgs& args) {
         GuestRunOptions options = guest_run_options(args);
+        if (args.has("print-command-line")) {
+            std::string line = default_kernel_command_line();
+            if (!options.append.empty()) {
+                line += " " + options.append;
+            }
+            std::printf("%s\n", line.c_str());
+            return 0;
+        }
         std::signal(SIGINT, on_sigint);
         auto console = [](uint8_t byte) {
             std::fputc(byte, stdout);

@@ -2,16 +2,16 @@
 
 namespace krr {
 
-const cpu::DecodedInstruction*
-DecodedCodeCache::insert(uint64_t physical, const cpu::DecodedInstruction& insn, bool* new_page) {
+const CachedInstruction* DecodedCodeCache::insert(uint64_t physical, const CachedInstruction& entry,
+                                                  bool* new_page) {
     auto& page = pages_[physical >> 12];
     *new_page = !page;
     if (!page) {
         page = std::make_unique<Page>();
         page->instructions.reserve(64);
     }
-    page->instructions.push_back(insn);
-    page->slot[physical & 0xfff] = static_cast<int32_t>(page->instructions.size() - 1);
+    page->instructions.push_back(entry);
+    page->slot[physical & 0xfff] = static_cast<int16_t>(page->instructions.size() - 1);
     last_number_ = physical >> 12;
     last_page_ = page.get();
     return &page->instructions.back();

@@ -19,9 +19,18 @@
 
 namespace krr {
 
+class Interpreter;
+
+// A decoded instruction with its execution handler resolved once, when it is
+// cached, so running it needs no table lookup.
+struct CachedInstruction {
+    void (*handler)(Interpreter&, const cpu::DecodedInstruction&) = nullptr;
+    cpu::DecodedInstruction insn;
+};
+
 class DecodedCodeCache {
 public:
-    const cpu::DecodedInstruction* find(uint64_t physical) {
+    const CachedInstruction* find(uint64_t physical) {
         const uint64_t number = physical >> 12;
         if (number != last_number_) {
             auto it = pages_.find(number);
@@ -31,14 +40,14 @@ public:
             last_number_ = number;
             last_page_ = it->second.get();
         }
-        int32_t slot = last_page_->slot[physical & 0xfff];
+        int16_t slot = last_page_->slot[physical & 0xfff];
         return slot < 0 ? nullptr : &last_page_->instructions[static_cast<size_t>(slot)];
     }
 
     // Returns the cached copy; `new_page` tells the caller to write-protect
     // the page.
-    const cpu::DecodedInstruction* insert(uint64_t physical, const cpu::DecodedInstruction& insn,
-                                          bool* new_page);
+    const CachedInstruction* insert(uint64_t physical, const CachedInstruction& entry,
+                                    bool* new_page);
 
     // Drop a page's decoded code. The storage is kept until release_dropped()
     // because the instruction being executed may be the one that wrote to
@@ -56,8 +65,9 @@ public:
 private:
     struct Page {
         Page() { slot.fill(-1); }
-        std::array<int32_t, 4096> slot;
-        std::vector<cpu::DecodedInstruction> instructions;
+        // Index into `instructions` per byte offset, -1 when none starts there.
+        std::array<int16_t, 4096> slot;
+        std::vector<CachedInstruction> instructions;
     };
     static constexpr uint64_t kNoPage = ~0ULL;
     std::unordered_map<uint64_t, std::unique_ptr<Page>> pages_;

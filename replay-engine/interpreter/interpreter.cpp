@@ -91,7 +91,30 @@ void Interpreter::deliver_nmi() {
     }
 }
 
-const cpu::DecodedInstruction* Interpreter::fetch_and_decode() {
+namespace {
+
+void raise_invalid_opcode(Interpreter&, const cpu::DecodedInstruction&) {
+    throw GuestFault::ud();
+}
+
+void report_missing_handler(Interpreter& in, const cpu::DecodedInstruction& insn) {
+    in.request_stop(StopReason::Unimplemented, "no execution handler for '" +
+                                                   std::string(cpu::mnemonic(insn)) + "' (" +
+                                                   std::string(cpu::opcode_id_name(insn.opcode)) +
+                                                   ") at RIP " + hex(in.cpu().rip));
+}
+
+} // namespace
+
+InstructionHandler Interpreter::resolve_handler(const cpu::DecodedInstruction& insn) const {
+    if (!insn.supported) {
+        return raise_invalid_opcode; // a feature the masked CPU does not have
+    }
+    InstructionHandler handler = handler_table().get(insn.opcode);
+    return handler ? handler : report_missing_handler;
+}
+
+const CachedInstruction* Interpreter::fetch_and_decode() {
     CpuState& cpu = vcpu_.cpu;
     if (!cpu.seg[CS].l) {
         request_stop(StopReason::Unimplemented, "code outside 64-bit mode (CS.L = 0) at RIP " +
@@ -102,7 +125,7 @@ const cpu::DecodedInstruction* Interpreter::fetch_and_decode() {
     const TlbEntry* entry = memory_.tlb().find(cpu.rip, tlb_right(Access::Execute, user_mode));
     uint64_t physical = entry ? entry->physical_page | (cpu.rip & 0xfff)
                               : memory_.translate(cpu.rip, Access::Execute, user_mode);
-    if (const cpu::DecodedInstruction* cached = code_cache_.find(physical)) {
+    if (const CachedInstruction* cached = code_cache_.find(physical)) {
         return cached;
     }
     uint8_t bytes[cpu::kMaxInstructionLength];
@@ -122,13 +145,14 @@ const cpu::DecodedInstruction* Interpreter::fetch_and_decode() {
                                                     hex(cpu.rip) + ": " + r.error_text());
         return nullptr;
     }
+    CachedInstruction decoded{resolve_handler(r.instruction), r.instruction};
     bool crosses_page = (physical & 0xfff) + r.instruction.length > 4096;
     if (crosses_page) {
-        scratch_ = r.instruction;
+        scratch_ = decoded;
         return &scratch_;
     }
     bool new_page = false;
-    const cpu::DecodedInstruction* cached = code_cache_.insert(physical, r.instruction, &new_page);
+    const CachedInstruction* cached = code_cache_.insert(physical, decoded, &new_page);
     if (new_page) {
         memory_.protect_code_page(physical & ~0xfffULL);
     }
@@ -137,7 +161,6 @@ const cpu::DecodedInstruction* Interpreter::fetch_and_decode() {
 
 StopReason Interpreter::run(uint64_t target) {
     CpuState& cpu = vcpu_.cpu;
-    const HandlerTable& table = handler_table();
     stop_requested_ = false;
     error_.clear();
     while (vcpu_.instructions_retired < target) {
@@ -149,24 +172,13 @@ StopReason Interpreter::run(uint64_t target) {
         const uint8_t shadow = cpu.events.interrupt_shadow;
         cpu.events.interrupt_shadow = 0;
         try {
-            const cpu::DecodedInstruction* insn = fetch_and_decode();
-            if (!insn) {
+            const CachedInstruction* entry = fetch_and_decode();
+            if (!entry) {
                 cpu.events.interrupt_shadow = shadow;
                 return stop_reason_;
             }
-            if (!insn->supported) {
-                throw GuestFault::ud();
-            }
-            InstructionHandler handler = table.get(insn->opcode);
-            if (!handler) {
-                cpu.events.interrupt_shadow = shadow;
-                error_ = "no execution handler for '" + std::string(cpu::mnemonic(*insn)) + "' (" +
-                         std::string(cpu::opcode_id_name(insn->opcode)) + ") at RIP " +
-                         hex(cpu.rip);
-                return StopReason::Unimplemented;
-            }
-            next_rip = cpu.rip + insn->length;
-            handler(*this, *insn);
+            next_rip = cpu.rip + entry->insn.length;
+            entry->handler(*this, entry->insn);
             if (stop_requested_ && stop_reason_ == StopReason::Unimplemented) {
                 // The handler found a case it cannot execute: leave the state
                 // as it was before the instruction.

@@ -87,7 +87,8 @@ public:
     void invalidate_code_page(uint64_t physical_page);
 
 private:
-    const cpu::DecodedInstruction* fetch_and_decode();
+    const CachedInstruction* fetch_and_decode();
+    InstructionHandler resolve_handler(const cpu::DecodedInstruction& insn) const;
     void deliver(const struct GuestFault& fault);
 
     VcpuState& vcpu_;
@@ -95,7 +96,7 @@ private:
     CpuEnvironment& environment_;
     const CpuidTable& cpuid_;
     DecodedCodeCache code_cache_;
-    cpu::DecodedInstruction scratch_; // page-crossing instructions are not cached
+    CachedInstruction scratch_; // page-crossing instructions are not cached
     bool stop_requested_ = false;
     StopReason stop_reason_ = StopReason::ReachedTarget;
     std::string error_;

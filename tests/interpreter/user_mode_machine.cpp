@@ -48,6 +48,9 @@ UserModeMachine::UserModeMachine() : devices_(std::make_unique<NoDevices>()) {
     put(kGdt + 0x30, 0x00affb000000ffffULL);
     put(kGdt + 0x40, 0x0000890000000067ULL | ((kTss & 0xffffff) << 16));
     put(kTss + 4, kKernelStack);
+    // Each landing holds HLT, so the interpreter stops right after a delivery
+    // instead of running on into whatever follows.
+    std::memset(ram_.host(kLanding, 256 * 16), 0xf4, 256 * 16);
     for (int v = 0; v < 256; ++v) {
         uint64_t handler = kLanding + static_cast<uint64_t>(v) * 16;
         uint64_t low = (handler & 0xffff) | (0x10ULL << 16) | (0xeULL << 40) | (1ULL << 47) |

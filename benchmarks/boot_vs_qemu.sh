@@ -1,0 +1,41 @@
+#!/bin/bash
+# Boot-time benchmark: the default kernel and the same initramfs (running
+# `uname -a`) under `krr run` and under Debian's QEMU with TCG (the named
+# baseline), alternating, N times each; prints each time and the median
+# wall-time ratio krr/QEMU. Both get the kernel command line krr uses.
+# Usage: benchmarks/boot_vs_qemu.sh [BUILD_DIR] [RUNS]
+set -euo pipefail
+build="${1:-build}"
+runs="${2:-5}"
+krr="$build/krr"
+cache="${KRR_CACHE:-$HOME/.cache/krr}"
+kernel="$cache/kernels/default/vmlinuz"
+[ -x "$krr" ] || { echo "boot_vs_qemu: $krr not built" >&2; exit 1; }
+[ -e "$kernel" ] || { echo "boot_vs_qemu: no default kernel; run ./scripts/setup" >&2; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || { echo "boot_vs_qemu: qemu-system-x86_64 missing" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$krr" image -o "$work/initrd" -- uname -a
+cmdline=$("$krr" run --print-command-line)
+
+now() { date +%s.%N; }
+krr_times=()
+qemu_times=()
+for i in $(seq "$runs"); do
+    t0=$(now)
+    "$krr" run --initrd "$work/initrd" >"$work/krr.out" 2>&1 || true
+    t1=$(now)
+    timeout 300 qemu-system-x86_64 -M microvm -accel tcg -cpu qemu64 -m 256M -nographic -no-reboot \
+        -kernel "$kernel" -initrd "$work/initrd" -append "$cmdline" >"$work/qemu.out" 2>&1 || true
+    t2=$(now)
+    grep -q "^Linux " "$work/krr.out" || { echo "boot_vs_qemu: krr run did not reach uname" >&2; exit 1; }
+    grep -q "Linux (none)" "$work/qemu.out" || { echo "boot_vs_qemu: QEMU did not reach uname" >&2; exit 1; }
+    krr_times+=("$(echo "$t1 - $t0" | bc -l)")
+    qemu_times+=("$(echo "$t2 - $t1" | bc -l)")
+    printf "run %d: krr %.2f s, qemu-tcg %.2f s\n" "$i" "${krr_times[-1]}" "${qemu_times[-1]}"
+done
+median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+mk=$(median "${krr_times[@]}")
+mq=$(median "${qemu_times[@]}")
+printf "median: krr %.2f s, qemu-tcg %.2f s, ratio krr/qemu-tcg = %.2f\n" "$mk" "$mq" "$(echo "$mk / $mq" | bc -l)"
