@@ -18,7 +18,7 @@ namespace krr {
 
 namespace {
 
-constexpr uint64_t kCr0Mp = 1ULL << 1, kCr0Em = 1ULL << 2, kCr0Ts = 1ULL << 3;
+constexpr uint64_t kCr0Em = 1ULL << 2, kCr0Ts = 1ULL << 3;
 constexpr uint64_t kCr4Osfxsr = 1ULL << 9;
 
 template <typename T>
@@ -132,15 +132,13 @@ void require_mmx(const CpuState& cpu) {
 }
 
 void require_x87(const CpuState& cpu, bool waiting) {
-    // FWAIT alone follows MP rather than EM (the caller passes it through
-    // require_x87 only when both TS and MP say so).
+    // (FWAIT follows CR0.MP and TS instead and checks for itself.)
     if (cpu.cr0 & (kCr0Em | kCr0Ts)) {
         throw GuestFault{kDeviceNotAvailable, false, 0, 0};
     }
     if (waiting && (cpu.fpu.fsw & kFswErrorSummary)) {
         throw GuestFault{kX87Error, false, 0, 0};
     }
-    (void)kCr0Mp;
 }
 
 MemoryOperand memory_operand(const cpu::DecodedInstruction& insn, bool x87_store) {
