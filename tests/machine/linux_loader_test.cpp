@@ -1,6 +1,7 @@
 // The 64-bit boot protocol state for Debian's real bzImage, checked against
 // the image file read here directly (Documentation/x86/boot.rst) and against
 // a page walk written here.
+#include "guest-model/kernel_image.h"
 #include "machine_fixture.h"
 
 #include <cstdlib>
@@ -59,6 +60,7 @@ TEST_CASE("provisioned kernel: boot_params, memory and CPU state for the 64-bit 
     config.kernel_path = path;
     config.initrd = std::vector<uint8_t>(100000, 0x5a);
     config.command_line = "console=ttyS0 nokaslr tsc=unstable";
+    config.boot_through_decompressor = true; // the bzImage path; see the vmlinux test below
     krr::Machine machine(config, {});
     const uint8_t* mem = machine.memory().base();
     const uint64_t bp = 0x7000;
@@ -140,4 +142,45 @@ TEST_CASE("provisioned kernel: memory too small for kernel and initrd is an erro
     config.kernel_path = path;
     config.initrd = std::vector<uint8_t>(8 << 20, 0);
     CHECK_THROWS_AS(krr::Machine(config, {}), krr::Error);
+}
+
+TEST_CASE("the decompressed vmlinux is placed segment by segment and entered at startup_64") {
+    const std::string path = default_kernel_path();
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        FAIL("no kernel at " << path << ": run ./scripts/setup to provision the default guest");
+    krr::KernelImage kernel = krr::KernelImage::load(path);
+    std::vector<uint8_t> elf = kernel.decompress_vmlinux();
+    REQUIRE(elf.size() > 64);
+
+    krr::MachineConfig config;
+    config.memory_bytes = 256ULL << 20;
+    config.kernel_path = path;
+    config.initrd = std::vector<uint8_t>(4096, 0x5a);
+    krr::Machine machine(config, {});
+    const uint8_t* mem = machine.memory().base();
+
+    // Program headers read by hand (ELF64: e_entry at 0x18, e_phoff at 0x20,
+    // e_phentsize at 0x36, e_phnum at 0x38), independently of the loader.
+    uint64_t entry = le(elf.data() + 0x18, 8);
+    uint64_t phoff = le(elf.data() + 0x20, 8);
+    unsigned phentsize = unsigned(le(elf.data() + 0x36, 2));
+    unsigned phnum = unsigned(le(elf.data() + 0x38, 2));
+    unsigned loads = 0;
+    for (unsigned i = 0; i < phnum; ++i) {
+        const uint8_t* ph = elf.data() + phoff + uint64_t(i) * phentsize;
+        if (le(ph, 4) != 1) // PT_LOAD
+            continue;
+        ++loads;
+        uint64_t offset = le(ph + 8, 8), paddr = le(ph + 24, 8), filesz = le(ph + 32, 8),
+                 memsz = le(ph + 40, 8);
+        INFO("segment " << i);
+        CHECK(std::memcmp(mem + paddr, elf.data() + offset, filesz) == 0);
+        for (uint64_t z = filesz; z < memsz; z += 4093)
+            CHECK(mem[paddr + z] == 0);
+    }
+    CHECK(loads >= 3);
+    CHECK(machine.vcpu(0).cpu.rip == entry);
+    CHECK(machine.vcpu(0).cpu.gpr[krr::RSI] == 0x7000);
+    CHECK(machine.boot_layout().kernel_address == 0x1000000);
 }
