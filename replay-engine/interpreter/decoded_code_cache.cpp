@@ -18,6 +18,7 @@ const CachedInstruction* DecodedCodeCache::insert(uint64_t physical, const Cache
 }
 
 void DecodedCodeCache::drop_page(uint64_t physical_page) {
+    ++generation_;
     auto it = pages_.find(physical_page >> 12);
     if (it != pages_.end()) {
         dropped_.push_back(std::move(it->second));
@@ -30,6 +31,7 @@ void DecodedCodeCache::drop_page(uint64_t physical_page) {
 }
 
 void DecodedCodeCache::clear() {
+    ++generation_;
     for (auto& [key, page] : pages_) {
         dropped_.push_back(std::move(page));
     }

@@ -26,6 +26,9 @@ class Interpreter;
 struct CachedInstruction {
     void (*handler)(Interpreter&, const cpu::DecodedInstruction&) = nullptr;
     cpu::DecodedInstruction insn;
+    // The instruction that follows in the same page, once known (-1: not
+    // yet): sequential code runs without looking its address up.
+    mutable int16_t next = -1;
 };
 
 class DecodedCodeCache {
@@ -62,6 +65,25 @@ public:
 
     size_t page_count() const { return pages_.size(); }
 
+    // Grows whenever decoded code is dropped: a remembered instruction is
+    // only followed while the generation is unchanged.
+    uint64_t generation() const { return generation_; }
+
+    // The instruction at `physical`, known to follow `current` (the last
+    // instruction find() or insert() returned) in the same page; nullptr
+    // when it is not decoded yet.
+    const CachedInstruction* follow(const CachedInstruction* current, uint64_t physical) {
+        if (current->next >= 0) {
+            return &last_page_->instructions[static_cast<size_t>(current->next)];
+        }
+        int16_t slot = last_page_->slot[physical & 0xfff];
+        if (slot < 0) {
+            return nullptr;
+        }
+        current->next = slot;
+        return &last_page_->instructions[static_cast<size_t>(slot)];
+    }
+
 private:
     struct Page {
         Page() { slot.fill(-1); }
@@ -75,6 +97,7 @@ private:
     // The page of the last lookup: consecutive instructions share a page.
     uint64_t last_number_ = kNoPage;
     Page* last_page_ = nullptr;
+    uint64_t generation_ = 0;
 };
 
 } // namespace krr

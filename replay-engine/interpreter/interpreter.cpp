@@ -114,7 +114,7 @@ InstructionHandler Interpreter::resolve_handler(const cpu::DecodedInstruction& i
     return handler ? handler : report_missing_handler;
 }
 
-const CachedInstruction* Interpreter::fetch_and_decode() {
+const CachedInstruction* Interpreter::fetch_and_decode(uint64_t* physical_out) {
     CpuState& cpu = vcpu_.cpu;
     if (!cpu.seg[CS].l) {
         request_stop(StopReason::Unimplemented, "code outside 64-bit mode (CS.L = 0) at RIP " +
@@ -125,6 +125,7 @@ const CachedInstruction* Interpreter::fetch_and_decode() {
     const TlbEntry* entry = memory_.tlb().find(cpu.rip, tlb_right(Access::Execute, user_mode));
     uint64_t physical = entry ? entry->physical_page | (cpu.rip & 0xfff)
                               : memory_.translate(cpu.rip, Access::Execute, user_mode);
+    *physical_out = physical;
     if (const CachedInstruction* cached = code_cache_.find(physical)) {
         return cached;
     }
@@ -163,6 +164,11 @@ StopReason Interpreter::run(uint64_t target) {
     CpuState& cpu = vcpu_.cpu;
     stop_requested_ = false;
     error_.clear();
+    // The instruction just executed, to reach the next one without a lookup
+    // while nothing that could change the mapping or the code has happened.
+    const CachedInstruction* previous = nullptr;
+    uint64_t previous_rip = 0, previous_physical = 0, previous_epoch = 0, previous_generation = 0;
+    bool previous_user = false;
     while (vcpu_.instructions_retired < target) {
         if (cpu.events.halted) {
             return StopReason::Halted;
@@ -172,12 +178,35 @@ StopReason Interpreter::run(uint64_t target) {
         const uint8_t shadow = cpu.events.interrupt_shadow;
         cpu.events.interrupt_shadow = 0;
         try {
-            const CachedInstruction* entry = fetch_and_decode();
-            if (!entry) {
-                cpu.events.interrupt_shadow = shadow;
-                return stop_reason_;
+            const CachedInstruction* entry = nullptr;
+            uint64_t physical = 0;
+            // Captured before the instruction runs: if it flushes the TLB or
+            // writes to decoded code, the next one is looked up afresh.
+            const uint64_t epoch = memory_.tlb().epoch();
+            const uint64_t generation = code_cache_.generation();
+            if (previous && epoch == previous_epoch && generation == previous_generation &&
+                user_mode == previous_user) {
+                if (cpu.rip == previous_rip) {
+                    // A REP string instruction's next iteration.
+                    entry = previous;
+                    physical = previous_physical;
+                } else if (previous != &scratch_ &&
+                           cpu.rip == previous_rip + previous->insn.length &&
+                           (previous_physical & 0xfff) + previous->insn.length < 4096) {
+                    physical = previous_physical + previous->insn.length;
+                    entry = code_cache_.follow(previous, physical);
+                }
             }
-            next_rip = cpu.rip + entry->insn.length;
+            if (!entry) {
+                entry = fetch_and_decode(&physical);
+                if (!entry) {
+                    cpu.events.interrupt_shadow = shadow;
+                    return stop_reason_;
+                }
+            }
+            const uint64_t rip = cpu.rip;
+            next_rip = rip + entry->insn.length;
+            previous = nullptr;
             entry->handler(*this, entry->insn);
             if (stop_requested_ && stop_reason_ == StopReason::Unimplemented) {
                 // The handler found a case it cannot execute: leave the state
@@ -187,7 +216,14 @@ StopReason Interpreter::run(uint64_t target) {
             }
             cpu.rip = next_rip;
             ++vcpu_.instructions_retired;
+            previous = entry;
+            previous_rip = rip;
+            previous_physical = physical;
+            previous_epoch = epoch;
+            previous_generation = generation;
+            previous_user = user_mode;
         } catch (const GuestFault& fault) {
+            previous = nullptr;
             deliver(fault);
         }
         if (stop_requested_) {

@@ -87,7 +87,7 @@ public:
     void invalidate_code_page(uint64_t physical_page);
 
 private:
-    const CachedInstruction* fetch_and_decode();
+    const CachedInstruction* fetch_and_decode(uint64_t* physical_out);
     InstructionHandler resolve_handler(const cpu::DecodedInstruction& insn) const;
     void deliver(const struct GuestFault& fault);
 

@@ -37,6 +37,7 @@ void Tlb::insert(uint64_t linear, const Translation& t, bool cr0_wp, bool write_
 }
 
 void Tlb::flush_all() {
+    ++epoch_;
     for (auto& e : entries_) {
         e.tag = TlbEntry::kInvalid;
     }
@@ -44,6 +45,7 @@ void Tlb::flush_all() {
 }
 
 void Tlb::flush_non_global() {
+    ++epoch_;
     for (auto& e : entries_) {
         if (e.tag != TlbEntry::kInvalid && !e.global) {
             if (e.from_large_page) {
@@ -55,6 +57,7 @@ void Tlb::flush_non_global() {
 }
 
 void Tlb::flush_page(uint64_t linear) {
+    ++epoch_;
     TlbEntry& e = entries_[slot(linear)];
     if (e.tag == (linear >> 12)) {
         if (e.from_large_page) {

@@ -57,10 +57,15 @@ public:
     // Called when a physical page starts holding decoded code.
     void revoke_writes_to(uint64_t physical_page);
 
+    // Grows with every flush, so a cached translation (the interpreter's
+    // current code page) can tell it may be stale.
+    uint64_t epoch() const { return epoch_; }
+
 private:
     static size_t slot(uint64_t linear) { return (linear >> 12) & (kEntries - 1); }
     std::array<TlbEntry, kEntries> entries_{};
     size_t large_entries_ = 0;
+    uint64_t epoch_ = 0;
 };
 
 } // namespace krr
