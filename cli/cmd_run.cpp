@@ -1,83 +1,10 @@
 // krr run [machine options] [-- CMD [ARGS]]: boot a guest, run CMD, no recording.
 #include "cli/commands.h"
-#include "guest-model/error.h"
-#include "recorder/guest_run.h"
+#include "cli/guest_options.h"
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
-#include <unistd.h>
 
 namespace krr::cli {
-
-namespace {
-
-std::atomic<bool> g_interrupted{false};
-
-void on_sigint(int) {
-    g_interrupted = true;
-}
-
-// Exit statuses of `krr run` beyond the command's own 0-255.
-constexpr int kStatusGuestCrashed = 125; // panic, reset, halt
-constexpr int kStatusNotFinished = 124;  // timeout, instruction limit, Ctrl-C
-constexpr int kStatusEmulator = 126;     // the emulator cannot go on
-
-} // namespace
-
-static GuestRunOptions guest_run_options(const ParsedArgs& args) {
-    GuestRunOptions o;
-    o.image.command = args.command;
-    o.image.file_specs = args.all("file");
-    o.image.modules = args.all("module");
-    o.image.kernel = args.get("kernel");
-    o.initrd = args.get("initrd");
-    if (o.initrd &&
-        (!o.image.file_specs.empty() || !o.image.modules.empty() || !o.image.command.empty())) {
-        throw Error("--initrd", "cannot be combined with --file, --module or a command: the "
-                                "initramfs is used as it is");
-    }
-    o.append = args.get("append").value_or("");
-    if (auto mem = args.get_u64("mem", true)) {
-        // Bare numbers are MiB, as in QEMU.
-        uint64_t bytes = *mem < (1ULL << 20) ? *mem << 20 : *mem;
-        if (bytes < (64ULL << 20) || bytes > (3ULL << 30)) {
-            throw Error("--mem", "must be between 64M and 3G");
-        }
-        o.memory_bytes = bytes;
-    }
-    if (auto smp = args.get_u64("smp")) {
-        if (*smp < 1 || *smp > 8) {
-            throw Error("--smp", "must be between 1 and 8");
-        }
-        o.vcpus = static_cast<unsigned>(*smp);
-    }
-    if (auto accel = args.get("accel")) {
-        if (*accel != "tcg" && *accel != "kvm") {
-            throw Error("--accel", "'" + *accel + "' is not an accelerator (tcg or kvm)");
-        }
-        o.accel = *accel;
-    }
-    o.max_instructions = args.get_u64("max-instructions").value_or(0);
-    if (auto t = args.get_u64("timeout")) {
-        o.timeout_seconds = static_cast<double>(*t);
-    }
-    o.debug_log = args.has("debug");
-    o.profile = args.has("profile");
-    return o;
-}
-
-static std::vector<OptionSpec> run_options() {
-    auto options = machine_options();
-    options.push_back({"max-instructions", 0, "N", "stop after N instructions"});
-    options.push_back({"timeout", 0, "SECONDS", "stop after this much wall-clock time"});
-    options.push_back({"stats", 0, "", "print instructions and speed when the run ends"});
-    options.push_back({"debug", 0, "", "log device and loader details to stderr"});
-    options.push_back({"profile", 0, "", "print the guest functions that ran most (System.map)"});
-    options.push_back(
-        {"print-command-line", 0, "", "print the kernel command line krr would use, and exit"});
-    return options;
-}
 
 CommandSpec run_command() {
     CommandSpec spec;
@@ -89,7 +16,9 @@ CommandSpec run_command() {
         "holding busybox and CMD, prints the guest console, and exits with CMD's status.\n"
         "Other endings exit with 124 (timeout, limit, Ctrl-C), 125 (kernel panic, reset,\n"
         "hang) or 126 (the emulator met something it cannot execute).";
-    spec.options = run_options();
+    spec.options = guest_run_option_specs();
+    spec.options.push_back(
+        {"print-command-line", 0, "", "print the kernel command line krr would use, and exit"});
     spec.takes_command = true;
     spec.run = [](const ParsedArgs& args) {
         GuestRunOptions options = guest_run_options(args);
@@ -101,60 +30,7 @@ CommandSpec run_command() {
             std::printf("%s\n", line.c_str());
             return 0;
         }
-        std::signal(SIGINT, on_sigint);
-        auto console = [](uint8_t byte) {
-            std::fputc(byte, stdout);
-            if (byte == '\n') {
-                std::fflush(stdout);
-            }
-        };
-        GuestRunResult r = run_guest(options, console, &g_interrupted);
-        std::fflush(stdout);
-        if (args.has("stats")) {
-            std::fprintf(stderr, "krr: run: %llu instructions in %.2f s (%.1f MIPS)\n",
-                         static_cast<unsigned long long>(r.instructions), r.seconds,
-                         r.seconds > 0 ? static_cast<double>(r.instructions) / r.seconds / 1e6
-                                       : 0.0);
-        }
-        if (args.has("stats") || args.has("profile")) {
-            std::fprintf(stderr, "krr: run: %llu instructions retired, %llu skipped while halted\n",
-                         static_cast<unsigned long long>(r.instructions),
-                         static_cast<unsigned long long>(r.halted_instructions));
-        }
-        if (args.has("profile")) {
-            size_t shown = 0;
-            for (const auto& [name, count] : r.profile) {
-                if (shown++ == 30) {
-                    break;
-                }
-                std::fprintf(stderr, "  %6.2f%%  %12llu  %s\n",
-                             r.instructions ? 100.0 * static_cast<double>(count) /
-                                                  static_cast<double>(r.instructions)
-                                            : 0.0,
-                             static_cast<unsigned long long>(count), name.c_str());
-            }
-        }
-        using E = GuestRunResult::Ending;
-        switch (r.ending) {
-        case E::CommandExited:
-            return r.exit_status;
-        case E::PoweredOff:
-            std::fprintf(stderr, "krr: run: %s\n", r.message.c_str());
-            return kStatusGuestCrashed;
-        case E::InstructionLimit:
-        case E::Timeout:
-        case E::Interrupted:
-            std::fprintf(stderr, "krr: run: %s after %llu instructions\n", r.message.c_str(),
-                         static_cast<unsigned long long>(r.instructions));
-            return kStatusNotFinished;
-        case E::EmulatorLimit:
-            std::fprintf(stderr, "krr: run: the emulator stopped after %llu instructions: %s\n",
-                         static_cast<unsigned long long>(r.instructions), r.message.c_str());
-            return kStatusEmulator;
-        default:
-            std::fprintf(stderr, "krr: run: %s: %s\n", ending_name(r.ending), r.message.c_str());
-            return kStatusGuestCrashed;
-        }
+        return exit_status_for(run_guest_on_console(options, args, "run"), "run");
     };
     return spec;
 }

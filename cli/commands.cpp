@@ -4,12 +4,14 @@ namespace krr::cli {
 
 // Factories, one per cmd_<name>.cpp.
 CommandSpec run_command();
+CommandSpec record_command();
 CommandSpec info_command();
 CommandSpec image_command();
 
 std::vector<CommandSpec> all_commands() {
     return {
         run_command(),
+        record_command(),
         info_command(),
         image_command(),
     };

@@ -1,15 +1,19 @@
 #include "recorder/guest_run.h"
 
+#include "guest-model/checksum.h"
 #include "guest-model/error.h"
+#include "guest-model/kernel_image.h"
 #include "guest-model/symbols.h"
 #include "recorder/accel/emulator_accelerator.h"
 #include "recorder/guest-image/guest_locator.h"
 #include "recorder/machine/machine.h"
+#include "recorder/trace_recorder.h"
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -98,16 +102,37 @@ profile_by_function(const std::unordered_map<uint64_t, uint64_t>& samples,
     return out;
 }
 
+trace::TraceMetadata trace_metadata(const GuestRunOptions& options, const MachineConfig& config) {
+    trace::TraceMetadata m;
+    m.krr_version = KRR_VERSION;
+    KernelImage kernel = KernelImage::load(config.kernel_path);
+    m.kernel.path = config.kernel_path;
+    m.kernel.version = kernel.kernel_version();
+    m.kernel.content_hash = content_hash_hex(kernel.bytes());
+    m.kernel_command_line = config.command_line;
+    m.guest_command = options.image.command;
+    m.cpuid = default_cpuid_table(config.vcpus);
+    m.memory_size = config.memory_bytes;
+    m.vcpu_count = config.vcpus;
+    m.accelerator = "tcg";
+    m.creation_time = static_cast<uint64_t>(std::time(nullptr));
+    return m;
+}
+
 } // namespace
 
 std::string default_kernel_command_line() {
     // cryptomgr.notests: the crypto self-tests (RSA above all) are about half
     // of the boot's instructions and test the CPU, not the kernel under study.
     // loglevel=5: warnings and worse reach the console, boot chatter does not.
+    // acpi=off: the machine has MP tables, not ACPI; saying so spares the
+    // kernel's error about a missing RSDP. (Two errors remain and are
+    // harmless: "PCI: Fatal: No config space access function found" and
+    // "mce: Unable to init MCE device": there is no PCI and no MCA.)
     // trace_clock=global: what the kernel switches to anyway with tsc=unstable,
     // said up front so it does not warn about it on every boot.
     return "console=ttyS0 nokaslr tsc=unstable panic=-1 cryptomgr.notests loglevel=5 "
-           "trace_clock=global";
+           "trace_clock=global acpi=off";
 }
 
 const char* ending_name(GuestRunResult::Ending ending) {
@@ -177,8 +202,13 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     EmulatorAccelerator* accelerator = nullptr;
 
     MachineEvents events;
+    std::unique_ptr<TraceRecorder> recorder;
+    bool snapshot_pending = false;
     events.console_output = [&](uint8_t byte) {
         console(byte);
+        if (recorder) {
+            recorder->console(byte);
+        }
         if (byte == '\n') {
             if (panic_line.empty() &&
                 line.find("Kernel panic - not syncing") != std::string::npos) {
@@ -198,6 +228,13 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     };
     events.control = [&](const ControlEvent& event) {
         switch (event.kind) {
+        case ControlEvent::Kind::CommandStarts:
+            if (options.record_path && !recorder && accelerator) {
+                // Snapshot between instructions: stop after this OUT retires.
+                snapshot_pending = true;
+                accelerator->request_stop();
+            }
+            break;
         case ControlEvent::Kind::ExitStatus:
             exit_status = event.killed_by_signal()
                               ? 128 + static_cast<int>(event.status_or_signal())
@@ -246,7 +283,20 @@ GuestRunResult run_guest(const GuestRunOptions& options,
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
             }
         });
-        outcome = emulator.run(options.max_instructions, &halt_run);
+        for (;;) {
+            outcome = emulator.run(options.max_instructions, &halt_run);
+            if (snapshot_pending && outcome.kind == AcceleratorStop::Kind::StopRequested &&
+                !halt_run) {
+                snapshot_pending = false;
+                recorder = std::make_unique<TraceRecorder>(
+                    *options.record_path, trace_metadata(options, config), machine, emulator);
+                emulator.set_input_observer(
+                    [&](const trace::InputRecord& record) { recorder->input(record); });
+                emulator.set_checkpoints(kStateHashInterval, [&] { recorder->checkpoint(); });
+                continue;
+            }
+            break;
+        }
         done = true;
         relay.join();
     }
@@ -296,6 +346,21 @@ GuestRunResult run_guest(const GuestRunOptions& options,
             result.message = outcome.message;
             break;
         }
+    }
+    if (recorder) {
+        std::optional<uint32_t> status;
+        if (result.ending == E::CommandExited) {
+            status = static_cast<uint32_t>(result.exit_status);
+        }
+        std::string reason = ending_name(result.ending);
+        if (!result.message.empty()) {
+            reason += ": " + result.message;
+        }
+        recorder->finish(reason, status);
+        result.recorded = true;
+        result.recorded_instructions = result.instructions - recorder->start_instruction();
+        result.recorded_inputs = recorder->inputs();
+        result.trace_log_bytes = recorder->log_bytes();
     }
     return result;
 }

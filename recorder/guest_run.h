@@ -29,6 +29,9 @@ struct GuestRunOptions {
     double timeout_seconds = 0;           // wall clock; 0: none
     bool debug_log = false;               // device and loader debug messages
     bool profile = false;                 // sample where the guest spends its instructions
+    // Record from the moment the guest's command starts into this trace
+    // directory (krr record).
+    std::optional<std::string> record_path;
 };
 
 // The kernel command line every krr guest gets (ARCHITECTURE.md: no TSC
@@ -57,6 +60,12 @@ struct GuestRunResult {
     // With options.profile: guest functions (System.map names, or hex
     // addresses) and the instructions spent in them, most first.
     std::vector<std::pair<std::string, uint64_t>> profile;
+    // With options.record_path: whether the command started (and so a trace
+    // was written), and what it holds.
+    bool recorded = false;
+    uint64_t recorded_instructions = 0;
+    uint64_t recorded_inputs = 0;
+    uint64_t trace_log_bytes = 0;
 };
 
 const char* ending_name(GuestRunResult::Ending ending);

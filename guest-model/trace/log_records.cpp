@@ -39,6 +39,10 @@ std::string input_kind_name(uint8_t kind) {
         return "dma";
     case InputKind::ConsoleInput:
         return "console-input";
+    case InputKind::Nmi:
+        return "nmi";
+    case InputKind::ClockSkip:
+        return "clock-skip";
     }
     return "input " + std::to_string(kind);
 }
@@ -79,6 +83,13 @@ void encode_log_record(ByteWriter& w, const LogRecord& record) {
             b.varint(h->instruction_count);
             b.u64(h->register_hash);
             b.u64(h->memory_hash);
+            if (!h->vcpu_state.empty() || !h->page_hashes.empty()) {
+                b.blob(h->vcpu_state);
+                b.varint(h->page_hashes.size());
+                for (uint64_t page : h->page_hashes) {
+                    b.u64(page);
+                }
+            }
         });
     } else {
         throw Error("encoding a log record", "the record end goes in its own chunk");
@@ -126,7 +137,15 @@ std::vector<LogRecord> decode_log_chunk(std::span<const uint8_t> payload,
             h.instruction_count = b.varint();
             h.register_hash = b.u64();
             h.memory_hash = b.u64();
-            records.emplace_back(h);
+            if (!b.at_end()) {
+                h.vcpu_state = b.blob(kMaxUncompressedChunk);
+                uint64_t pages = b.count(8);
+                h.page_hashes.reserve(static_cast<size_t>(pages));
+                for (uint64_t i = 0; i < pages; ++i) {
+                    h.page_hashes.push_back(b.u64());
+                }
+            }
+            records.emplace_back(std::move(h));
             break;
         }
         default:

@@ -24,6 +24,10 @@ enum class InputKind : uint8_t {
     Rdtsc = 4,
     Dma = 5,
     ConsoleInput = 6,
+    Nmi = 7,
+    // Virtual time a halted vCPU skipped to reach its next timer event
+    // (value: instructions' worth of time). Replay has no timers to ask.
+    ClockSkip = 8,
 };
 std::string input_kind_name(uint8_t kind); // "port-read", ... or "input N"
 
@@ -55,6 +59,11 @@ struct StateHashRecord {
     uint64_t instruction_count = 0;
     uint64_t register_hash = 0;
     uint64_t memory_hash = 0;
+    // Detail for a divergence report, appended to the record's body (absent
+    // in traces that did not store it): the vCPU state (encode_vcpu_state)
+    // and one hash per 4 KiB page of guest memory.
+    std::vector<uint8_t> vcpu_state;
+    std::vector<uint64_t> page_hashes;
 
     bool operator==(const StateHashRecord&) const = default;
 };

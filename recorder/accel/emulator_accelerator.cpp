@@ -1,6 +1,6 @@
 #include "recorder/accel/emulator_accelerator.h"
 
-#include "recorder/machine/virtual_clock.h"
+#include "guest-model/virtual_clock.h"
 
 #include <algorithm>
 
@@ -39,9 +39,20 @@ void EmulatorAccelerator::device_access_done() {
     interpreter_->request_stop(StopReason::ExitRequested);
 }
 
+void EmulatorAccelerator::report(trace::InputKind kind, uint64_t address, int size,
+                                 uint64_t value) {
+    if (input_observer_) {
+        const VcpuState& vcpu = machine_.vcpu(0);
+        input_observer_(trace::InputRecord{static_cast<uint8_t>(kind), 0, vcpu.instructions_retired,
+                                           vcpu.cpu.rip, address, static_cast<uint8_t>(size),
+                                           value});
+    }
+}
+
 uint64_t EmulatorAccelerator::io_read(uint16_t port, int size) {
     machine_.advance_clock(0, clock_count());
     uint64_t v = machine_.io_read(0, port, static_cast<unsigned>(size));
+    report(trace::InputKind::PortRead, port, size, v);
     device_access_done();
     return v;
 }
@@ -55,6 +66,7 @@ void EmulatorAccelerator::io_write(uint16_t port, int size, uint64_t value) {
 uint64_t EmulatorAccelerator::mmio_read(uint64_t physical, int size) {
     machine_.advance_clock(0, clock_count());
     uint64_t v = machine_.mmio_read(0, physical, static_cast<unsigned>(size));
+    report(trace::InputKind::MmioRead, physical, size, v);
     device_access_done();
     return v;
 }
@@ -74,6 +86,7 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
     Interpreter& cpu = *interpreter_;
     VcpuState& vcpu = machine_.vcpu(0);
     stop_requested_ = false;
+    uint64_t last_checkpoint = UINT64_MAX;
     for (;;) {
         if (stop_requested_ || (interrupt && interrupt->load(std::memory_order_relaxed))) {
             return {AcceleratorStop::Kind::StopRequested, {}};
@@ -81,13 +94,20 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
         if (max_instructions && vcpu.instructions_retired >= max_instructions) {
             return {AcceleratorStop::Kind::InstructionLimit, {}};
         }
+        if (checkpoint_interval_ && vcpu.instructions_retired % checkpoint_interval_ == 0 &&
+            vcpu.instructions_retired != last_checkpoint) {
+            last_checkpoint = vcpu.instructions_retired;
+            checkpoint_();
+        }
         machine_.advance_clock(0, clock_count());
         ApicRequests requests = machine_.take_apic_requests(0);
         if (requests.nmi && !vcpu.cpu.events.nmi_masked) {
+            report(trace::InputKind::Nmi, kNmi, 0, 0);
             cpu.deliver_nmi();
         }
         if (machine_.pending_interrupt(0, cpu.interrupts_enabled())) {
             uint8_t vector = machine_.acknowledge_interrupt(0);
+            report(trace::InputKind::Interrupt, vector, 0, 0);
             cpu.deliver_external_interrupt(vector);
         }
         if (vcpu.cpu.events.halted) {
@@ -103,7 +123,9 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
             // Skip forward to the next timer event; at least one instruction
             // of time so a deadline in the past cannot stall the loop.
             uint64_t now = clock_count();
-            skipped_while_halted_ += std::max<uint64_t>(*deadline, now + 1) - now;
+            uint64_t skip = std::max<uint64_t>(*deadline, now + 1) - now;
+            report(trace::InputKind::ClockSkip, 0, 8, skip);
+            skipped_while_halted_ += skip;
             continue;
         }
         uint64_t target = vcpu.instructions_retired + kSlice;
@@ -114,6 +136,11 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
         }
         if (max_instructions) {
             target = std::min(target, max_instructions);
+        }
+        if (checkpoint_interval_) {
+            uint64_t next =
+                (vcpu.instructions_retired / checkpoint_interval_ + 1) * checkpoint_interval_;
+            target = std::min(target, next);
         }
         const uint64_t slice_start = vcpu.instructions_retired;
         StopReason r = cpu.run(target);

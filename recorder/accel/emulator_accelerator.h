@@ -7,11 +7,13 @@
 // same machine with the same inputs execute identically.
 #pragma once
 
+#include "guest-model/trace/log_records.h"
 #include "recorder/machine/machine.h"
 #include "replay-engine/interpreter/interpreter.h"
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -50,6 +52,20 @@ public:
         rip_profile_ = samples;
     }
     uint64_t skipped_while_halted() const { return skipped_while_halted_; }
+
+    // The input boundary: every nondeterministic value the vCPU receives
+    // (port and MMIO reads, interrupts, NMIs, the time skipped while halted)
+    // is reported here, with its position, when an observer is set. This is
+    // what `krr record` logs and what replay feeds back.
+    void set_input_observer(std::function<void(const trace::InputRecord&)> observer) {
+        input_observer_ = std::move(observer);
+    }
+    // Call `checkpoint` whenever the retired count reaches a multiple of
+    // `interval` (between instructions, before any interrupt at that count).
+    void set_checkpoints(uint64_t interval, std::function<void()> checkpoint) {
+        checkpoint_interval_ = interval;
+        checkpoint_ = std::move(checkpoint);
+    }
     // Retired instructions plus those skipped while halted: the position
     // time is measured in.
     uint64_t clock_count() const;
@@ -63,6 +79,7 @@ public:
 
 private:
     void device_access_done();
+    void report(trace::InputKind kind, uint64_t address, int size, uint64_t value);
 
     Machine& machine_;
     CpuidTable cpuid_;
@@ -70,6 +87,9 @@ private:
     uint64_t skipped_while_halted_ = 0;
     bool stop_requested_ = false;
     std::unordered_map<uint64_t, uint64_t>* rip_profile_ = nullptr;
+    std::function<void(const trace::InputRecord&)> input_observer_;
+    uint64_t checkpoint_interval_ = 0;
+    std::function<void()> checkpoint_;
 };
 
 } // namespace krr

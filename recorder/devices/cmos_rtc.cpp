@@ -1,7 +1,7 @@
 #include "recorder/devices/cmos_rtc.h"
 
 #include "recorder/devices/device_state_codec.h"
-#include "recorder/machine/virtual_clock.h"
+#include "guest-model/virtual_clock.h"
 
 #include <algorithm>
 

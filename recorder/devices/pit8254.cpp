@@ -1,7 +1,7 @@
 #include "recorder/devices/pit8254.h"
 
 #include "recorder/devices/device_state_codec.h"
-#include "recorder/machine/virtual_clock.h"
+#include "guest-model/virtual_clock.h"
 
 namespace krr {
 

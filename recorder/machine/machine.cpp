@@ -5,7 +5,7 @@
 #include "recorder/machine/firmware_tables.h"
 #include "recorder/machine/guest_layout.h"
 #include "recorder/machine/mp_table.h"
-#include "recorder/machine/virtual_clock.h"
+#include "guest-model/virtual_clock.h"
 #include "recorder/machine/vmlinux_cache.h"
 
 #include <algorithm>

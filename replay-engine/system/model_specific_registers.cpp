@@ -28,6 +28,8 @@ std::optional<uint64_t> read_msr(const CpuState& cpu, uint32_t index, uint64_t v
         return m.apic_base;
     case msr::kUcodeRev:
         return 0; // "no microcode loaded": the kernel reads it unconditionally on Intel
+    case msr::kPlatformId:
+        return 0; // read by the microcode driver on Intel CPUs
     case msr::kSysenterCs:
         return m.sysenter_cs;
     case msr::kSysenterEsp:

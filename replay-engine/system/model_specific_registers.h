@@ -14,6 +14,7 @@ namespace krr {
 
 namespace msr {
 inline constexpr uint32_t kTsc = 0x10;
+inline constexpr uint32_t kPlatformId = 0x17;
 inline constexpr uint32_t kApicBase = 0x1b;
 inline constexpr uint32_t kUcodeRev = 0x8b;
 inline constexpr uint32_t kSysenterCs = 0x174;

@@ -125,7 +125,7 @@ inline std::vector<trace::LogRecord> sample_records(size_t n) {
             break;
         default:
             out.emplace_back(
-                trace::StateHashRecord{0, 100 * i, 0xabcdef00ULL + i, 0x12345600ULL + i});
+                trace::StateHashRecord{0, 100 * i, 0xabcdef00ULL + i, 0x12345600ULL + i, {}, {}});
             break;
         }
     }

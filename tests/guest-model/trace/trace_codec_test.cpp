@@ -166,13 +166,17 @@ TEST_CASE("log records round-trip in order; unknown kinds and appended fields ar
     w.u8(1);
     w.u8(2);
     w.u8(3);
-    // A known kind with a field appended by a later version.
-    w.u8(3);
-    w.varint(1 + 1 + 8 + 8 + 2);
+    // A known kind with a field appended by a later version (an input:
+    // state hashes define their appended detail, see the next test).
+    w.u8(1);
+    w.varint(1 + 1 + 1 + 8 + 8 + 1 + 8 + 2);
+    w.u8(1);   // kind: port read
     w.u8(0);   // vcpu
     w.u8(5);   // instruction count
-    w.u64(11); // register hash
-    w.u64(22); // memory hash
+    w.u64(11); // rip
+    w.u64(22); // port
+    w.u8(1);   // size
+    w.u64(33); // value
     w.u16(0xbeef);
     std::map<uint8_t, uint64_t> skipped;
     auto back = decode_log_chunk(w.data(), skipped);
@@ -180,7 +184,7 @@ TEST_CASE("log records round-trip in order; unknown kinds and appended fields ar
     for (size_t i = 0; i < 10; ++i) {
         CHECK(back[i] == records[i]);
     }
-    CHECK(back[10] == LogRecord(StateHashRecord{0, 5, 11, 22}));
+    CHECK(back[10] == LogRecord(InputRecord{1, 0, 5, 11, 22, 1, 33}));
     CHECK(skipped == std::map<uint8_t, uint64_t>{{77, 1}});
 
     krr::ByteWriter bad;
@@ -199,4 +203,30 @@ TEST_CASE("record end and snapshot end round-trip") {
     CHECK(decode_snapshot_end(encode_snapshot_end(s)) == s);
     DeviceState d{"ioapic", {9, 8, 7}};
     CHECK(decode_device_state(encode_device_state(d)) == d);
+}
+
+TEST_CASE("a state hash's divergence detail round-trips and old bodies still decode") {
+    StateHashRecord detailed{0, 77, 1, 2, {9, 8, 7}, {0x1111, 0x2222, 0x3333}};
+    StateHashRecord plain{0, 78, 3, 4, {}, {}};
+    krr::ByteWriter w;
+    encode_log_record(w, detailed);
+    encode_log_record(w, plain);
+    std::map<uint8_t, uint64_t> skipped;
+    auto back = decode_log_chunk(w.data(), skipped);
+    REQUIRE(back.size() == 2);
+    CHECK(back[0] == LogRecord(detailed));
+    CHECK(back[1] == LogRecord(plain));
+    // A page-hash count larger than the body can hold is malformed.
+    krr::ByteWriter bad;
+    krr::ByteWriter body;
+    body.varint(0);
+    body.varint(79);
+    body.u64(5);
+    body.u64(6);
+    body.blob(std::vector<uint8_t>{});
+    body.varint(1000);
+    bad.u8(3); // RecordKind::StateHash
+    bad.varint(body.size());
+    bad.bytes(body.data());
+    CHECK_THROWS_AS(decode_log_chunk(bad.data(), skipped), krr::Error);
 }

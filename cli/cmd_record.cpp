@@ -1,0 +1,54 @@
+// krr record -o TRACE [machine options] -- CMD [ARGS]: boot (not recorded),
+// then record CMD's run from the moment it starts.
+#include "cli/commands.h"
+#include "cli/guest_options.h"
+#include "guest-model/error.h"
+
+#include <cstdio>
+#include <filesystem>
+
+namespace krr::cli {
+
+CommandSpec record_command() {
+    CommandSpec spec;
+    spec.name = "record";
+    spec.usage = "-o TRACE [machine options] -- CMD [ARGS]";
+    spec.summary = "record CMD's run, from the moment it starts, into TRACE";
+    spec.description =
+        "Boots the guest as 'krr run' does; when the guest's init starts CMD, snapshots the\n"
+        "machine into the new directory TRACE and logs every input from there on, until CMD\n"
+        "exits, the kernel panics, the guest resets or powers off, a limit is hit or Ctrl-C.\n"
+        "Every ending leaves a complete trace that 'krr replay TRACE --verify' re-executes.\n"
+        "Exits with CMD's status, or 124/125/126 as 'krr run' does.";
+    spec.options = guest_run_option_specs();
+    spec.options.insert(spec.options.begin(),
+                        {"output", 'o', "TRACE", "the trace directory to create (must not exist)"});
+    spec.takes_command = true;
+    spec.requires_command = true;
+    spec.run = [](const ParsedArgs& args) {
+        auto output = args.get("output");
+        if (!output) {
+            throw Error("record", "-o TRACE is required");
+        }
+        std::error_code ec;
+        if (std::filesystem::exists(*output, ec)) {
+            throw Error("record: " + *output, "already exists; choose a new trace directory");
+        }
+        GuestRunOptions options = guest_run_options(args);
+        options.record_path = *output;
+        GuestRunResult r = run_guest_on_console(options, args, "record");
+        if (!r.recorded) {
+            exit_status_for(r, "record");
+            throw Error("record", "the guest never started the command, so nothing was recorded");
+        }
+        std::fprintf(stderr,
+                     "krr: record: %s: %llu instructions, %llu inputs, %llu log bytes; %s\n",
+                     output->c_str(), static_cast<unsigned long long>(r.recorded_instructions),
+                     static_cast<unsigned long long>(r.recorded_inputs),
+                     static_cast<unsigned long long>(r.trace_log_bytes), ending_name(r.ending));
+        return exit_status_for(r, "record");
+    };
+    return spec;
+}
+
+} // namespace krr::cli

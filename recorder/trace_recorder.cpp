@@ -1,0 +1,88 @@
+#include "recorder/trace_recorder.h"
+
+#include "guest-model/byte_codec.h"
+#include "guest-model/state_hash.h"
+#include "guest-model/trace/snapshot_codec.h"
+
+namespace krr {
+
+trace::StateHashRecord state_hash_record(const VcpuState& vcpu, const GuestMemory& memory) {
+    trace::StateHashRecord h;
+    h.vcpu = vcpu.id;
+    h.instruction_count = vcpu.instructions_retired;
+    h.register_hash = register_hash(vcpu);
+    h.page_hashes = page_hashes(memory);
+    h.memory_hash = memory_hash(h.page_hashes);
+    h.vcpu_state = trace::encode_vcpu_state(vcpu);
+    return h;
+}
+
+TraceRecorder::TraceRecorder(const std::string& path, trace::TraceMetadata metadata,
+                             Machine& machine, EmulatorAccelerator& accelerator)
+    : machine_(machine) {
+    writer_ = std::make_unique<trace::TraceWriter>(path, std::move(metadata));
+    GuestMemory& ram = machine.memory();
+    writer_->write_memory(std::span<const uint8_t>(ram.base(), ram.size()));
+    for (unsigned i = 0; i < machine.vcpu_count(); ++i) {
+        writer_->write_vcpu(machine.vcpu(i));
+    }
+    for (const trace::DeviceState& device : machine.save_devices()) {
+        writer_->write_device(device);
+    }
+    ByteWriter clock;
+    clock.u64(accelerator.skipped_while_halted());
+    writer_->write_device({kEmulatorClockDevice, clock.take()});
+    writer_->finish_snapshot();
+    start_instruction_ = machine.vcpu(0).instructions_retired;
+    pending_console_.instruction_count = start_instruction_;
+}
+
+TraceRecorder::~TraceRecorder() {
+    if (!finished_) {
+        try {
+            flush_console();
+            writer_->close(); // readable, marked incomplete
+        } catch (...) {
+        }
+    }
+}
+
+void TraceRecorder::flush_console() {
+    if (!pending_console_.bytes.empty()) {
+        writer_->append(pending_console_);
+        pending_console_.bytes.clear();
+    }
+}
+
+void TraceRecorder::input(const trace::InputRecord& record) {
+    flush_console();
+    writer_->append(record);
+    ++inputs_;
+}
+
+void TraceRecorder::console(uint8_t byte) {
+    if (pending_console_.bytes.empty()) {
+        pending_console_.instruction_count = machine_.vcpu(0).instructions_retired;
+    }
+    pending_console_.bytes.push_back(byte);
+    if (byte == '\n' || pending_console_.bytes.size() >= 4096) {
+        flush_console();
+    }
+}
+
+void TraceRecorder::checkpoint() {
+    flush_console();
+    writer_->append(state_hash_record(machine_.vcpu(0), machine_.memory()));
+}
+
+void TraceRecorder::finish(const std::string& reason, std::optional<uint32_t> exit_status) {
+    checkpoint();
+    trace::RecordEnd end;
+    end.reason = reason;
+    end.exit_status = exit_status;
+    end.final_instruction_count = machine_.vcpu(0).instructions_retired;
+    writer_->finish(end);
+    finished_ = true;
+}
+
+} // namespace krr

@@ -1,0 +1,64 @@
+// Writes a recording: at the moment the guest's command starts, the machine's
+// snapshot (RAM, vCPUs, devices, the emulator's clock), then every input in
+// the order the vCPU received it, the console output, state hashes at a
+// regular interval, and the end record. Records are appended as they happen
+// and flushed in chunks, so a recorder killed at any moment leaves a trace
+// readable up to its last complete chunk.
+#pragma once
+
+#include "guest-model/trace/trace_writer.h"
+#include "recorder/accel/emulator_accelerator.h"
+#include "recorder/machine/machine.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace krr {
+
+// Instructions between state hashes. Hashing 256 MiB of guest memory takes
+// about 0.1 s; every 2^28 instructions (about 2.5 s of emulation) that costs
+// a few percent of recording time, and a divergence is still caught within
+// one interval of where it happened (and at the end, always).
+inline constexpr uint64_t kStateHashInterval = 1ULL << 28;
+
+// The device-state entry that carries the emulator's virtual clock offset
+// (instructions' worth of time skipped while halted before the snapshot).
+inline constexpr const char* kEmulatorClockDevice = "emulator-clock";
+
+class TraceRecorder {
+public:
+    // Creates the trace directory and writes the snapshot of `machine` as it
+    // is now (between instructions). Throws krr::Error.
+    TraceRecorder(const std::string& path, trace::TraceMetadata metadata, Machine& machine,
+                  EmulatorAccelerator& accelerator);
+    ~TraceRecorder();
+
+    void input(const trace::InputRecord& record);
+    void console(uint8_t byte);
+    // A state hash (with the detail a divergence report needs) now.
+    void checkpoint();
+    // The final state hash and the end record; the trace is complete.
+    void finish(const std::string& reason, std::optional<uint32_t> exit_status);
+
+    uint64_t inputs() const { return inputs_; }
+    uint64_t start_instruction() const { return start_instruction_; }
+    uint64_t log_bytes() const { return writer_->log_bytes_written(); }
+    const std::string& path() const { return writer_->path(); }
+
+private:
+    void flush_console();
+
+    std::unique_ptr<trace::TraceWriter> writer_;
+    Machine& machine_;
+    trace::ConsoleRecord pending_console_;
+    uint64_t inputs_ = 0;
+    uint64_t start_instruction_ = 0;
+    bool finished_ = false;
+};
+
+// The state hash record of vCPU 0 and the machine's memory, with detail.
+trace::StateHashRecord state_hash_record(const VcpuState& vcpu, const GuestMemory& memory);
+
+} // namespace krr
