@@ -5,6 +5,7 @@ namespace krr::cli {
 // Factories, one per cmd_<name>.cpp.
 CommandSpec run_command();
 CommandSpec record_command();
+CommandSpec replay_command();
 CommandSpec info_command();
 CommandSpec image_command();
 
@@ -12,6 +13,7 @@ std::vector<CommandSpec> all_commands() {
     return {
         run_command(),
         record_command(),
+        replay_command(),
         info_command(),
         image_command(),
     };
