@@ -183,6 +183,7 @@ private:
     std::optional<SymbolTable> symbols_;
     uint64_t skipped_ = 0;
     uint64_t inputs_ = 0;
+    std::optional<trace::InputRecord> last_input_;
     uint64_t hashes_ = 0;
     uint64_t start_ = 0;
     uint64_t last_progress_ = 0;
@@ -225,12 +226,17 @@ void Replayer::load_symbols() {
 std::string Replayer::where() const {
     std::ostringstream o;
     uint64_t rip = vcpu_.cpu.rip;
-    o << "instruction " << vcpu_.instructions_retired << ", after input #" << inputs_ << ", RIP "
-      << hex(rip);
+    o << "instruction " << vcpu_.instructions_retired << ", RIP " << hex(rip);
     if (symbols_) {
         if (auto m = symbols_->lookup(rip)) {
             o << " (" << m->symbol->name << "+" << hex(m->offset) << ")";
         }
+    }
+    if (last_input_) {
+        o << "; the last input consumed was #" << inputs_ - 1 << ": "
+          << describe_input(*last_input_) << " = " << hex(last_input_->value);
+    } else {
+        o << "; no input consumed yet";
     }
     return o.str();
 }
@@ -270,6 +276,7 @@ uint64_t Replayer::take_sync_input(trace::InputKind kind, uint64_t address, int 
                              std::to_string(inputs_) + ": " + describe_input(*in)};
         }
         uint64_t value = in->value;
+        last_input_ = *in;
         pop();
         ++inputs_;
         return value;
@@ -372,6 +379,7 @@ ReplayResult Replayer::run() {
                     throw Divergence{what + " expected RIP " + hex(input.rip) +
                                      " but the replay is at " + hex(vcpu_.cpu.rip)};
                 }
+                last_input_ = input;
                 pop();
                 ++inputs_;
                 switch (kind) {
