@@ -37,7 +37,16 @@ void hlt(Interpreter& in, const DecodedInstruction&) {
     in.cpu().events.halted = 1;
 }
 
+// A control register this CPU does not have raises #UD even at CPL 3: the
+// register check comes before the privilege check.
+void require_control_register(uint8_t n) {
+    if (n != 0 && n != 2 && n != 3 && n != 4 && n != 8) {
+        throw GuestFault::ud();
+    }
+}
+
 void mov_to_control(Interpreter& in, const DecodedInstruction& insn) {
+    require_control_register(insn.operands[0].reg);
     require_cpl0(in);
     CpuState& cpu = in.cpu();
     uint64_t value = cpu.gpr[insn.operands[1].reg];
@@ -63,6 +72,7 @@ void mov_to_control(Interpreter& in, const DecodedInstruction& insn) {
 }
 
 void mov_from_control(Interpreter& in, const DecodedInstruction& insn) {
+    require_control_register(insn.operands[1].reg);
     require_cpl0(in);
     CpuState& cpu = in.cpu();
     uint64_t value;
@@ -105,10 +115,18 @@ uint64_t* debug_register(CpuState& cpu, uint8_t n) {
     throw GuestFault::ud();
 }
 
+// DR8-DR15 do not exist: #UD, checked before the privilege level.
+void require_debug_register(uint8_t n) {
+    if (n > 7) {
+        throw GuestFault::ud();
+    }
+}
+
 void mov_to_debug(Interpreter& in, const DecodedInstruction& insn) {
+    uint8_t n = insn.operands[0].reg;
+    require_debug_register(n);
     require_cpl0(in);
     CpuState& cpu = in.cpu();
-    uint8_t n = insn.operands[0].reg;
     uint64_t value = cpu.gpr[insn.operands[1].reg];
     if ((n == 6 || n == 7 || n == 4 || n == 5) && (value >> 32)) {
         throw GuestFault::gp(0);
@@ -123,6 +141,7 @@ void mov_to_debug(Interpreter& in, const DecodedInstruction& insn) {
 }
 
 void mov_from_debug(Interpreter& in, const DecodedInstruction& insn) {
+    require_debug_register(insn.operands[1].reg);
     require_cpl0(in);
     CpuState& cpu = in.cpu();
     cpu.gpr[insn.operands[0].reg] = *debug_register(cpu, insn.operands[1].reg);
