@@ -279,6 +279,7 @@ void sysret(Interpreter& in, const DecodedInstruction& insn) {
     if (!(cpu.msr.efer & kEferSce)) {
         throw GuestFault::ud();
     }
+    require_cpl0(in);
     if (!insn.rex_w()) {
         in.request_stop(StopReason::Unimplemented,
                         "SYSRET to 32-bit compatibility mode is not implemented");
@@ -286,6 +287,18 @@ void sysret(Interpreter& in, const DecodedInstruction& insn) {
     }
     execute_sysret64(cpu);
     in.next_rip = cpu.rip;
+}
+
+// SYSEXIT is the legacy fast return; 64-bit kernels return with SYSRET or
+// IRET, so only its privilege check is modelled.
+void sysexit(Interpreter& in, const DecodedInstruction&) {
+    require_cpl0(in);
+    in.request_stop(StopReason::Unimplemented, "SYSEXIT is not implemented");
+}
+
+// This CPU never enters system-management mode, where RSM is valid.
+void rsm(Interpreter&, const DecodedInstruction&) {
+    throw GuestFault::ud();
 }
 
 void software_interrupt(Interpreter& in, uint8_t vector, EventKind kind) {
@@ -459,6 +472,8 @@ void register_system_handlers(HandlerTable& t) {
     t.set(OpcodeId::SWAPGS, swapgs);
     t.set(OpcodeId::SYSCALL, syscall);
     t.set(OpcodeId::SYSRET, sysret);
+    t.set(OpcodeId::SYSEXIT, sysexit);
+    t.set(OpcodeId::RSM, rsm);
     t.set(OpcodeId::INT_Ib, int_n);
     t.set(OpcodeId::INT3, int3);
     t.set(OpcodeId::INT1, int1);
