@@ -488,13 +488,16 @@ void register_system_handlers(HandlerTable& t) {
     }
     t.set(OpcodeId::WBINVD, privileged_nop);
     t.set(OpcodeId::INVD, privileged_nop);
-    for (OpcodeId id : {OpcodeId::NOP,           OpcodeId::PAUSE,          OpcodeId::NOP_Ev,
-                        OpcodeId::ENDBR64,       OpcodeId::ENDBR32,        OpcodeId::PREFETCH_Mb,
-                        OpcodeId::PREFETCHW_Mb,  OpcodeId::PREFETCHNTA_Mb, OpcodeId::PREFETCHT0_Mb,
-                        OpcodeId::PREFETCHT1_Mb, OpcodeId::PREFETCHT2_Mb,  OpcodeId::HINT_NOP_18,
-                        OpcodeId::HINT_NOP_19,   OpcodeId::HINT_NOP_1A,    OpcodeId::HINT_NOP_1B,
-                        OpcodeId::HINT_NOP_1C,   OpcodeId::HINT_NOP_1D,    OpcodeId::HINT_NOP_1E,
-                        OpcodeId::LFENCE,        OpcodeId::MFENCE,         OpcodeId::SFENCE}) {
+    for (OpcodeId id :
+         {OpcodeId::NOP, OpcodeId::PAUSE, OpcodeId::NOP_Ev, OpcodeId::ENDBR64, OpcodeId::ENDBR32,
+          OpcodeId::PREFETCH_Mb, OpcodeId::PREFETCHW_Mb, OpcodeId::PREFETCHNTA_Mb,
+          OpcodeId::PREFETCHT0_Mb, OpcodeId::PREFETCHT1_Mb, OpcodeId::PREFETCHT2_Mb,
+          OpcodeId::HINT_NOP_18, OpcodeId::HINT_NOP_19, OpcodeId::HINT_NOP_1A,
+          OpcodeId::HINT_NOP_1B, OpcodeId::HINT_NOP_1C, OpcodeId::HINT_NOP_1D,
+          OpcodeId::HINT_NOP_1E, OpcodeId::LFENCE, OpcodeId::MFENCE, OpcodeId::SFENCE,
+          OpcodeId::PREFETCHWT1_Mb, OpcodeId::PREFETCH_RESERVED_Mb,
+          // Without shadow stacks RDSSP is a hint NOP: the register keeps its value.
+          OpcodeId::RDSSP_Ry}) {
         t.set(id, nop);
     }
     t.set(OpcodeId::CLFLUSH_M, clflush);
