@@ -428,7 +428,9 @@ void selector_query(Interpreter& in, const DecodedInstruction& insn) {
             break;
         }
         if (valid && kQuery == SelectorQuery::Lar) {
-            in.write_operand(insn, 0, (d->raw_low >> 32) & 0x00f0ff00ULL);
+            // The SDM leaves bits 19:16 undefined; Intel CPUs return the
+            // descriptor's limit bits there, and guests recorded on one see them.
+            in.write_operand(insn, 0, (d->raw_low >> 32) & 0x00ffff00ULL);
         } else if (valid && kQuery == SelectorQuery::Lsl) {
             in.write_operand(insn, 0, s.limit);
         }
