@@ -9,6 +9,10 @@
 
 namespace krr {
 
+// The TSS I/O permission check of IN/OUT (system_instructions.cpp); INS and
+// OUTS make the same check. Throws #GP when the port is not allowed.
+void check_io_permission(Interpreter& in, uint16_t port, int size);
+
 namespace {
 
 using cpu::DecodedInstruction;
@@ -57,6 +61,9 @@ void string_instruction(Interpreter& in, const DecodedInstruction& insn) {
     CpuState& cpu = in.cpu();
     const bool repeated = insn.repeats() || insn.repeats_while_not_equal();
     const uint64_t count_mask = address_mask(insn);
+    if (kOp == StringOp::Ins || kOp == StringOp::Outs) {
+        check_io_permission(in, static_cast<uint16_t>(cpu.gpr[RDX]), element_size(insn, kOp));
+    }
     if (repeated && (cpu.gpr[RCX] & count_mask) == 0) {
         return; // nothing to do: the instruction completes at once
     }

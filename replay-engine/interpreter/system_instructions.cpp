@@ -337,6 +337,8 @@ void iret(Interpreter& in, const DecodedInstruction& insn) {
     in.next_rip = in.cpu().rip;
 }
 
+} // namespace
+
 // IN/OUT from CPL > IOPL consult the I/O permission bitmap in the TSS.
 void check_io_permission(Interpreter& in, uint16_t port, int size) {
     CpuState& cpu = in.cpu();
@@ -358,6 +360,8 @@ void check_io_permission(Interpreter& in, uint16_t port, int size) {
         throw GuestFault::gp(0);
     }
 }
+
+namespace {
 
 uint16_t io_port(Interpreter& in, const DecodedInstruction& insn, int port_operand) {
     const cpu::Operand& op = insn.operands[static_cast<size_t>(port_operand)];
