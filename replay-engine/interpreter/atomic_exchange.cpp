@@ -18,8 +18,16 @@ void xadd(Interpreter& in, const DecodedInstruction& insn) {
     uint64_t source = in.read_operand(insn, 1);
     with_operand_width(insn.operands[0].size, [&]<typename T>(T) {
         auto r = alu::xadd(static_cast<T>(destination), static_cast<T>(source));
-        in.write_operand(insn, 1, destination);
-        in.write_operand(insn, 0, r.value);
+        if (insn.operands[0].kind == cpu::OperandKind::Memory) {
+            // Memory first: its address may use the source register as a
+            // base, and a fault must leave the register unchanged.
+            in.write_operand(insn, 0, r.value);
+            in.write_operand(insn, 1, destination);
+        } else {
+            // xadd reg, reg with one register: the sum is written last and wins.
+            in.write_operand(insn, 1, destination);
+            in.write_operand(insn, 0, r.value);
+        }
         in.cpu().rflags = r.merged_into(in.cpu().rflags);
     });
 }
