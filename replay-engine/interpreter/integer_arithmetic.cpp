@@ -128,6 +128,16 @@ void shift(Interpreter& in, const DecodedInstruction& insn) {
             break;
         }
         commit(in, insn, r, true);
+        // Measured on Intel: ROL/ROR of a register by an immediate count
+        // other than one leave OF as it was; the CL forms and the memory
+        // forms write it as alu/rotate.h describes.
+        constexpr uint64_t kOverflow = 1ULL << 11;
+        const unsigned masked = count & (sizeof(T) == 8 ? 0x3f : 0x1f);
+        if ((kOp == ShiftOp::Rol || kOp == ShiftOp::Ror) && masked > 1 &&
+            insn.operands[1].kind == cpu::OperandKind::Immediate &&
+            insn.operands[0].kind != cpu::OperandKind::Memory) {
+            in.cpu().rflags = (in.cpu().rflags & ~kOverflow) | (flags & kOverflow);
+        }
     });
 }
 
