@@ -52,6 +52,20 @@ void mov_to_segment(Interpreter& in, const DecodedInstruction& insn) {
     }
 }
 
+// LSS, LFS, LGS: a far pointer in memory, the offset (of the operand size)
+// then the selector. The segment is loaded before the register is written,
+// so a selector that faults leaves the register unchanged.
+template <SegmentIndex kSegment>
+void load_far_pointer(Interpreter& in, const DecodedInstruction& insn) {
+    const int size = insn.operand_size / 8;
+    const uint64_t address = in.linear_address(insn);
+    const uint64_t offset = in.read_memory(address, size);
+    const auto selector =
+        static_cast<uint16_t>(in.read_memory(address + static_cast<uint64_t>(size), 2));
+    load_data_segment(in.cpu(), in.memory(), kSegment, selector);
+    in.write_operand(insn, 0, offset);
+}
+
 void lea(Interpreter& in, const DecodedInstruction& insn) {
     in.write_operand(insn, 0, in.effective_address(insn));
 }
@@ -199,6 +213,9 @@ void register_data_transfer_handlers(HandlerTable& t) {
     t.set(OpcodeId::MOVSXD_GvEd, movsx);
     t.set(OpcodeId::MOV_EvSw, mov_from_segment);
     t.set(OpcodeId::MOV_SwEw, mov_to_segment);
+    t.set(OpcodeId::LSS_GvMp, load_far_pointer<SS>);
+    t.set(OpcodeId::LFS_GvMp, load_far_pointer<FS>);
+    t.set(OpcodeId::LGS_GvMp, load_far_pointer<GS>);
     t.set(OpcodeId::LEA_GvM, lea);
     t.set(OpcodeId::XCHG_EbGb, xchg);
     t.set(OpcodeId::XCHG_EvGv, xchg);
