@@ -16,15 +16,14 @@ constexpr uint32_t ascii4(const char (&s)[5]) {
 }
 
 // CPUID.1:EDX bits.
-constexpr uint32_t kFpu = 1u << 0, kPse = 1u << 3, kTsc = 1u << 4, kMsr = 1u << 5,
-                   kPae = 1u << 6, kCx8 = 1u << 8, kApic = 1u << 9, kSep = 1u << 11,
-                   kPge = 1u << 13, kCmov = 1u << 15, kPat = 1u << 16, kClflush = 1u << 19,
-                   kMmx = 1u << 23, kFxsr = 1u << 24, kSse = 1u << 25, kSse2 = 1u << 26,
-                   kHtt = 1u << 28;
+constexpr uint32_t kFpu = 1u << 0, kPse = 1u << 3, kTsc = 1u << 4, kMsr = 1u << 5, kPae = 1u << 6,
+                   kCx8 = 1u << 8, kApic = 1u << 9, kSep = 1u << 11, kPge = 1u << 13,
+                   kCmov = 1u << 15, kPat = 1u << 16, kClflush = 1u << 19, kMmx = 1u << 23,
+                   kFxsr = 1u << 24, kSse = 1u << 25, kSse2 = 1u << 26, kHtt = 1u << 28;
 // CPUID.1:ECX bits.
 constexpr uint32_t kCx16 = 1u << 13;
 // CPUID.80000001:EDX bits.
-constexpr uint32_t kSyscall = 1u << 11, kNx = 1u << 20, kLm = 1u << 29;
+constexpr uint32_t kSyscall = 1u << 11, kNx = 1u << 20, kPdpe1gb = 1u << 26, kLm = 1u << 29;
 
 void add(CpuidTable& t, uint32_t leaf, uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx) {
     t.entries.push_back(CpuidEntry{leaf, 0, false, eax, ebx, ecx, edx});
@@ -46,21 +45,21 @@ CpuidTable default_cpuid_table(uint32_t vcpu_count) {
     // kernel has no model-specific quirks for.
     uint32_t edx1 = kFpu | kPse | kTsc | kMsr | kPae | kCx8 | kApic | kSep | kPge | kCmov | kPat |
                     kClflush | kMmx | kFxsr | kSse | kSse2;
-    uint32_t ebx1 = (8u << 8);  // CLFLUSH line size 64 bytes
+    uint32_t ebx1 = (8u << 8); // CLFLUSH line size 64 bytes
     if (vcpu_count > 1) {
         edx1 |= kHtt;
         ebx1 |= (vcpu_count & 0xff) << 16;
     }
     add(t, 1, 0x00000f61, ebx1, kCx16, edx1);
-    add(t, 2, 0x00000001, 0, 0, 0);  // no cache descriptors
+    add(t, 2, 0x00000001, 0, 0, 0); // no cache descriptors
     add(t, 3, 0, 0, 0, 0);
-    add_indexed(t, 4, 0, 0, 0, 0, 0);  // no deterministic cache parameters
+    add_indexed(t, 4, 0, 0, 0, 0, 0); // no deterministic cache parameters
     add(t, 5, 0, 0, 0, 0);
     add(t, 6, 0, 0, 0, 0);
-    add_indexed(t, 7, 0, 0, 0, 0, 0);  // no SMEP/SMAP/FSGSBASE/...: max subleaf 0
+    add_indexed(t, 7, 0, 0, 0, 0, 0); // no SMEP/SMAP/FSGSBASE/...: max subleaf 0
 
     add(t, 0x80000000, kMaxExtendedLeaf, 0, 0, 0);
-    add(t, 0x80000001, 0, 0, 0, kSyscall | kNx | kLm);
+    add(t, 0x80000001, 0, 0, 0, kSyscall | kNx | kPdpe1gb | kLm);
     // Brand string "krr virtual x86-64 CPU", NUL padded over 48 bytes.
     char brand[48] = {};
     std::strncpy(brand, "krr virtual x86-64 CPU", sizeof brand - 1);
@@ -72,7 +71,7 @@ CpuidTable default_cpuid_table(uint32_t vcpu_count) {
     add(t, 0x80000005, 0, 0, 0, 0);
     add(t, 0x80000006, 0, 0, 0, 0);
     add(t, 0x80000007, 0, 0, 0, 0);
-    add(t, 0x80000008, 0x00003028, 0, 0, 0);  // 40 physical, 48 linear address bits
+    add(t, 0x80000008, 0x00003028, 0, 0, 0); // 40 physical, 48 linear address bits
     return t;
 }
 
@@ -95,7 +94,7 @@ CpuidEntry CpuidTable::lookup(uint32_t leaf, uint32_t subleaf, uint32_t vcpu_id)
     }
     uint32_t effective = leaf;
     if (leaf < 0x40000000 && leaf > max_basic) {
-        effective = max_basic;  // Intel: out-of-range basic leaves alias the highest one
+        effective = max_basic; // Intel: out-of-range basic leaves alias the highest one
     } else if (leaf >= 0x80000000 && leaf > max_ext) {
         effective = max_basic;
     }

@@ -80,9 +80,9 @@ Translation walk_page_tables(GuestMemory& memory, const PagingControl& control, 
         bool leaf = false;
         if (level == 0) {
             reserved |= kPs; // PML4E.PS is reserved
-        } else if (level == 1) {
-            // 1 GiB pages are not in the masked CPU (no CPUID pdpe1gb).
-            reserved |= kPs;
+        } else if (level == 1 && (entry & kPs)) {
+            leaf = true;
+            reserved |= 0x3fffe000ULL; // bits 29:13 of a 1 GiB mapping
         } else if (level == 2 && (entry & kPs)) {
             leaf = true;
             reserved |= 0x1fe000ULL; // bits 20:13 of a 2 MiB mapping
@@ -99,7 +99,7 @@ Translation walk_page_tables(GuestMemory& memory, const PagingControl& control, 
             executable = false;
         }
         if (leaf) {
-            page_size = level == 2 ? (2ULL << 20) : 4096;
+            page_size = level == 1 ? (1ULL << 30) : level == 2 ? (2ULL << 20) : 4096;
             break;
         }
         table = entry & kAddressMask;

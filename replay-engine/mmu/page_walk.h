@@ -1,6 +1,6 @@
 // Long-mode address translation (4-level paging) as the architecture defines
 // it: permission checks combined over all levels, reserved-bit checks for the
-// masked CPU (40 physical address bits, no 1 GiB pages, NX only with
+// masked CPU (40 physical address bits, 4 KiB/2 MiB/1 GiB pages, NX only with
 // EFER.NXE), the page-fault error code, and accessed/dirty bits written back
 // to the guest's page tables. No TLB here: see tlb.h.
 #pragma once

@@ -5,7 +5,7 @@ namespace krr {
 void Tlb::insert(uint64_t linear, const Translation& t, bool cr0_wp, bool write_protected_page,
                  uint8_t* host_page) {
     TlbEntry& e = entries_[slot(linear)];
-    if (e.tag != TlbEntry::kInvalid && e.from_large_page) {
+    if (e.tag != TlbEntry::kInvalid && e.from_large_page()) {
         --large_entries_;
     }
     uint8_t rights = tlb_right(Access::Read, false);
@@ -30,8 +30,8 @@ void Tlb::insert(uint64_t linear, const Translation& t, bool cr0_wp, bool write_
     e.host = host_page;
     e.rights = rights;
     e.global = t.global;
-    e.from_large_page = t.page_size > 4096;
-    if (e.from_large_page) {
+    e.large_shift = t.page_size >= (1ULL << 30) ? 18 : t.page_size > 4096 ? 9 : 0;
+    if (e.from_large_page()) {
         ++large_entries_;
     }
 }
@@ -48,7 +48,7 @@ void Tlb::flush_non_global() {
     ++epoch_;
     for (auto& e : entries_) {
         if (e.tag != TlbEntry::kInvalid && !e.global) {
-            if (e.from_large_page) {
+            if (e.from_large_page()) {
                 --large_entries_;
             }
             e.tag = TlbEntry::kInvalid;
@@ -60,7 +60,7 @@ void Tlb::flush_page(uint64_t linear) {
     ++epoch_;
     TlbEntry& e = entries_[slot(linear)];
     if (e.tag == (linear >> 12)) {
-        if (e.from_large_page) {
+        if (e.from_large_page()) {
             --large_entries_;
         }
         e.tag = TlbEntry::kInvalid;
@@ -70,10 +70,10 @@ void Tlb::flush_page(uint64_t linear) {
     }
     // The guest may have mapped this address with a 2 MiB page, whose other
     // 4 KiB pieces sit in other slots.
-    const uint64_t large_tag = linear >> 21;
+    const uint64_t page = linear >> 12;
     for (auto& other : entries_) {
-        if (other.tag != TlbEntry::kInvalid && other.from_large_page &&
-            (other.tag >> 9) == large_tag) {
+        if (other.tag != TlbEntry::kInvalid && other.from_large_page() &&
+            (other.tag >> other.large_shift) == (page >> other.large_shift)) {
             other.tag = TlbEntry::kInvalid;
             --large_entries_;
         }

@@ -24,7 +24,9 @@ struct TlbEntry {
     uint8_t* host = nullptr;    // the page in host memory, or null for MMIO
     uint8_t rights = 0;         // tlb_right() bits
     bool global = false;
-    bool from_large_page = false;
+    // log2 of the guest mapping's size in 4 KiB pages: 0, 9 (2 MiB) or 18 (1 GiB).
+    uint8_t large_shift = 0;
+    bool from_large_page() const { return large_shift != 0; }
 };
 
 // The rights bit an access needs.

@@ -1,8 +1,8 @@
 #include "guest-model/cpuid_table.h"
 
 #include <cstring>
-#include <string>
 #include <doctest/doctest.h>
+#include <string>
 
 TEST_CASE("default CPUID announces the masked baseline and nothing else") {
     auto t = krr::default_cpuid_table();
@@ -14,21 +14,22 @@ TEST_CASE("default CPUID announces the masked baseline and nothing else") {
     CHECK(std::string(vendor) == "GenuineIntel");
 
     auto l1 = t.lookup(1, 0);
-    CHECK((l1.edx & (1u << 26)) != 0);  // SSE2
-    CHECK((l1.ecx & (1u << 13)) != 0);  // CX16
-    CHECK((l1.ecx & (1u << 28)) == 0);  // no AVX
-    CHECK((l1.ecx & (1u << 26)) == 0);  // no XSAVE
-    CHECK((l1.ecx & (1u << 30)) == 0);  // no RDRAND
-    CHECK((l1.ecx & (1u << 21)) == 0);  // no x2APIC
-    CHECK((l1.ecx & (1u << 31)) == 0);  // no hypervisor leaves to probe
+    CHECK((l1.edx & (1u << 26)) != 0); // SSE2
+    CHECK((l1.ecx & (1u << 13)) != 0); // CX16
+    CHECK((l1.ecx & (1u << 28)) == 0); // no AVX
+    CHECK((l1.ecx & (1u << 26)) == 0); // no XSAVE
+    CHECK((l1.ecx & (1u << 30)) == 0); // no RDRAND
+    CHECK((l1.ecx & (1u << 21)) == 0); // no x2APIC
+    CHECK((l1.ecx & (1u << 31)) == 0); // no hypervisor leaves to probe
 
     auto l7 = t.lookup(7, 0);
-    CHECK(l7.ebx == 0);  // no SMEP, SMAP, FSGSBASE, RDSEED
+    CHECK(l7.ebx == 0); // no SMEP, SMAP, FSGSBASE, RDSEED
 
     auto e1 = t.lookup(0x80000001, 0);
-    CHECK((e1.edx & (1u << 20)) != 0);  // NX
-    CHECK((e1.edx & (1u << 11)) != 0);  // SYSCALL
-    CHECK((e1.edx & (1u << 27)) == 0);  // no RDTSCP
+    CHECK((e1.edx & (1u << 20)) != 0); // NX
+    CHECK((e1.edx & (1u << 11)) != 0); // SYSCALL
+    CHECK((e1.edx & (1u << 27)) == 0); // no RDTSCP
+    CHECK((e1.edx & (1u << 26)) != 0); // 1 GiB pages
 }
 
 TEST_CASE("CPUID lookup fills the APIC ID and aliases out-of-range leaves") {
@@ -40,5 +41,5 @@ TEST_CASE("CPUID lookup fills the APIC ID and aliases out-of-range leaves") {
     auto top = t.lookup(max_basic, 0);
     CHECK(beyond.eax == top.eax);
     CHECK(beyond.ebx == top.ebx);
-    CHECK(t.lookup(0x40000000, 0).eax == 0);  // no hypervisor signature
+    CHECK(t.lookup(0x40000000, 0).eax == 0); // no hypervisor signature
 }

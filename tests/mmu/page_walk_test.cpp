@@ -121,9 +121,9 @@ TEST_CASE("reserved bits fault with RSVD") {
     CHECK_FALSE(r.ok);
     CHECK((r.error_code & kPfReserved) != 0);
 
-    // PS in a PDPTE (1 GiB page) is reserved on the masked CPU.
+    // A 1 GiB page with a reserved bit (bits 29:13) set.
     Tables t2;
-    t2.set(t2.pdpt, 1, 0x40000000 | P | RW | PS);
+    t2.set(t2.pdpt, 1, 0x40000000 | P | RW | PS | (1ULL << 20));
     r = walk_page_tables(t2.mem, t2.control(), 0x40000000, Access::Read, false);
     CHECK_FALSE(r.ok);
     CHECK((r.error_code & kPfReserved) != 0);
@@ -176,6 +176,24 @@ TEST_CASE("TLB grants writes only after D is set and keeps global entries over C
     CHECK(tlb.find(kUserRw, tlb_right(Access::Read, true)) == nullptr);
     tlb.flush_all();
     CHECK(tlb.find(kSuper, tlb_right(Access::Read, false)) == nullptr);
+}
+
+TEST_CASE("a 1 GiB mapping translates, and INVLPG anywhere in it drops its TLB pieces") {
+    Tables t;
+    t.set(t.pdpt, 1, 0x80000000ULL | P | RW | PS | G); // linear 1 GiB -> physical 2 GiB
+    auto r = walk_page_tables(t.mem, t.control(), 0x40000000ULL + 0x2345678, Access::Read, false);
+    REQUIRE(r.ok);
+    CHECK(r.physical == 0x80000000ULL + 0x2345678);
+    CHECK(r.page_size == (1ULL << 30));
+    Tlb tlb;
+    for (uint64_t off : {0x0ULL, 0x3ff00000ULL}) {
+        auto piece = walk_page_tables(t.mem, t.control(), 0x40000000ULL + off, Access::Read, false);
+        tlb.insert(0x40000000ULL + off, piece, true, false, nullptr);
+    }
+    CHECK(tlb.find(0x40000000ULL, tlb_right(Access::Read, false)) != nullptr);
+    tlb.flush_page(0x40000000ULL + 0x12345000);
+    CHECK(tlb.find(0x40000000ULL, tlb_right(Access::Read, false)) == nullptr);
+    CHECK(tlb.find(0x40000000ULL + 0x3ff00000ULL, tlb_right(Access::Read, false)) == nullptr);
 }
 
 TEST_CASE("INVLPG of one 4 KiB piece drops every entry of the same 2 MiB mapping") {
