@@ -41,8 +41,15 @@ void bit_test(Interpreter& in, const DecodedInstruction& insn) {
             int64_t signed_offset =
                 static_cast<int64_t>(sign_extend_from(offset_operand, base.size));
             alu::BitAddress where = alu::split_bit_offset<T>(signed_offset);
-            uint64_t address =
-                in.linear_address(insn) + static_cast<uint64_t>(where.byte_displacement);
+            // The displacement is part of the effective address, so it wraps
+            // at the address size before the segment base is added.
+            const uint64_t segment_base = in.linear_address(insn) - in.effective_address(insn);
+            uint64_t offset =
+                in.effective_address(insn) + static_cast<uint64_t>(where.byte_displacement);
+            if (insn.address_size == 32) {
+                offset &= 0xffffffffULL;
+            }
+            const uint64_t address = segment_base + offset;
             T value = static_cast<T>(in.read_memory(address, base.size));
             auto r = apply(value, where.bit);
             if (kOp != BitOp::Test) {
