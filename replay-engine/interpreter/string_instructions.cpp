@@ -65,7 +65,10 @@ void string_instruction(Interpreter& in, const DecodedInstruction& insn) {
         check_io_permission(in, static_cast<uint16_t>(cpu.gpr[RDX]), element_size(insn, kOp));
     }
     if (repeated && (cpu.gpr[RCX] & count_mask) == 0) {
-        return; // nothing to do: the instruction completes at once
+        // Nothing to do, but the count register is still written at the
+        // address size: with 67, ECX = 0 clears RCX's upper half (measured on Intel).
+        write_gpr(cpu, RCX, insn.address_size / 8, 0);
+        return;
     }
     const int size = element_size(insn, kOp);
     bool compare_result_equal = false;
