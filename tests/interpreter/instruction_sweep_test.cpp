@@ -1,0 +1,380 @@
+// The generated differential sweep: every row of the opcode table gets
+// synthesized encodings (sweep_encoder.h), each must decode back to its row
+// with its length, and each runs natively (the oracle) and in the
+// interpreter from random states; registers, RIP, status flags and DF, the
+// data window and the x87/SSE state must agree. Rows the masked CPU lacks
+// must raise #UD instead; rows that cannot be compared are listed with why.
+#include "replay-engine/cpu/decoder.h"
+#include "replay-engine/mmu/guest_fault.h"
+#include "tests/interpreter/sweep_encoder.h"
+#include "tests/interpreter/sweep_machine.h"
+#include "tests/interpreter/sweep_rows.h"
+#include "tests/support/native_oracle.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <doctest/doctest.h>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+
+using namespace krr;
+using krr::testing::NativeOracle;
+using krr::testing::SweepEncoding;
+using krr::testing::SweepTreatment;
+
+namespace {
+
+constexpr int kStatesPerRow = 160;
+constexpr int kUndefinedChecksPerRow = 4;
+constexpr int kDetailedFailuresPerRow = 2;
+constexpr uint64_t kStatusAndDf = 0xcd5; // CF PF AF ZF SF DF OF
+constexpr uint64_t kWindow = NativeOracle::kWindowAddress;
+
+const char* const kGprNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                 "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
+// mov eax, 0x2b; mov ds, eax; mov es, eax; xor eax, eax; mov fs, eax; mov gs, eax:
+// the oracle's child keeps its segment registers from run to run, so rows
+// that load them are followed by this to restore Linux's user values.
+constexpr uint8_t kSegmentReset[] = {0xb8, 0x2b, 0x00, 0x00, 0x00, 0x8e, 0xd8, 0x8e,
+                                     0xc0, 0x31, 0xc0, 0x8e, 0xe0, 0x8e, 0xe8};
+
+bool signal_matches(int signal, int vector) {
+    switch (signal) {
+    case SIGSEGV:
+        return vector == kPageFault || vector == kGeneralProtection || vector == kStackFault;
+    case SIGILL:
+        return vector == kInvalidOpcode;
+    case SIGFPE:
+        return vector == kDivideError || vector == kX87Error || vector == kSimdError;
+    case SIGBUS:
+        return vector == kAlignmentCheck;
+    case SIGTRAP:
+        return vector == kBreakpoint || vector == kDebug;
+    default:
+        return false;
+    }
+}
+
+std::string hex(uint64_t v) {
+    std::ostringstream o;
+    o << std::hex << "0x" << v;
+    return o.str();
+}
+
+std::string lanes_hex(std::span<const uint8_t> bytes) {
+    std::ostringstream o;
+    for (size_t i = bytes.size(); i-- > 0;) {
+        o << std::hex << (bytes[i] >> 4) << (bytes[i] & 15);
+    }
+    return o.str();
+}
+
+uint64_t random_register(std::mt19937_64& rng) {
+    uint64_t r = rng();
+    // Zero, small values and sign boundaries matter as much as random ones.
+    switch (rng() % 8) {
+    case 0:
+        return r & 0xff;
+    case 1:
+        return (rng() & 1) ? 0x80000000ULL : 0x8000000000000000ULL;
+    case 2:
+        return rng() % 4 == 0 ? 0 : r & 0xffff;
+    default:
+        return r;
+    }
+}
+
+// Lane values with the corners of floating point: signed zeros, infinities,
+// quiet and signalling NaNs, denormals, largest and smallest normals.
+uint64_t edge_double(std::mt19937_64& rng) {
+    static constexpr uint64_t kEdges[] = {
+        0x0000000000000000, 0x8000000000000000, 0x7ff0000000000000, 0xfff0000000000000,
+        0x7ff8000000000000, 0xfff8000000000001, 0x7ff0000000000001, 0x0000000000000001,
+        0x800fffffffffffff, 0x7fefffffffffffff, 0x0010000000000000, 0x3ff0000000000000,
+        0x7f8000007fc00000, 0x807fffff00000001, 0x3f800000bf800000, 0x4f000000cf000001};
+    return rng() % 3 == 0 ? kEdges[rng() % 16] : rng();
+}
+
+void randomize_fpu(FpuState& fpu, std::mt19937_64& rng) {
+    for (auto& x : fpu.xmm) {
+        for (size_t lane = 0; lane < 2; ++lane) {
+            uint64_t v = edge_double(rng);
+            std::memcpy(x.data() + 8 * lane, &v, 8);
+        }
+    }
+    for (auto& st : fpu.st) {
+        st.fill(0);
+        uint64_t mantissa = edge_double(rng) | ((rng() % 8) ? (1ULL << 63) : 0);
+        uint16_t exponent = static_cast<uint16_t>(rng() % 4 == 0 ? ((rng() & 1) ? 0x7fff : 0)
+                                                                 : 0x3fff + (rng() % 64) - 32);
+        exponent = static_cast<uint16_t>(exponent | ((rng() & 1) << 15));
+        std::memcpy(st.data(), &mantissa, 8);
+        std::memcpy(st.data() + 8, &exponent, 2);
+    }
+    fpu.ftw = static_cast<uint8_t>(rng() % 3 == 0 ? 0 : rng());
+    fpu.fsw = static_cast<uint16_t>(rng() & 0x3f7f); // TOP, C0-C3, masked flags; no ES
+    fpu.mxcsr = 0x1f80 | static_cast<uint32_t>(rng() & 0x3f);
+    if (rng() % 3 == 0) {
+        fpu.mxcsr |= static_cast<uint32_t>(rng() & 0xe040); // RC, FTZ, DAZ
+    }
+}
+
+CpuState random_state(std::mt19937_64& rng, const SweepEncoding& enc) {
+    CpuState s{};
+    for (auto& r : s.gpr) {
+        r = random_register(rng);
+    }
+    s.gpr[R15] = kWindow + testing::kSweepBaseOffset;
+    s.gpr[RSP] = kWindow + testing::kSweepStackOffset;
+    s.gpr[RBP] = kWindow + testing::kSweepFrameOffset;
+    s.rflags = (rng() & 0x8d5) | 2;
+    if (enc.set_direction_flag && enc.direction_flag) {
+        s.rflags |= 0x400;
+    }
+    randomize_fpu(s.fpu, rng);
+    for (const auto& setting : enc.registers) {
+        s.gpr[setting.reg] = setting.value;
+    }
+    return s;
+}
+
+std::string describe_state(const CpuState& s) {
+    std::ostringstream o;
+    for (int r = 0; r < kGprCount; ++r) {
+        o << kGprNames[r] << "=" << hex(s.gpr[r]) << (r % 4 == 3 ? "\n    " : " ");
+    }
+    o << "rflags=" << hex(s.rflags) << " mxcsr=" << hex(s.fpu.mxcsr) << " fsw=" << hex(s.fpu.fsw)
+      << " ftw=" << hex(s.fpu.ftw);
+    return o.str();
+}
+
+// The differences between the two outcomes, one per line; empty when equal.
+std::string differences(const testing::NativeOutcome& native,
+                        const testing::SweepOutcome& emulated) {
+    std::ostringstream o;
+    if (!emulated.ok) {
+        o << "  interpreter stopped: " << emulated.error << "\n";
+        return o.str();
+    }
+    if (native.signal) {
+        if (!signal_matches(native.signal, emulated.vector)) {
+            o << "  native signal " << native.signal << ", emulated vector " << emulated.vector
+              << "\n";
+        }
+        if (emulated.fault_rip != native.cpu.rip) {
+            o << "  fault rip: native " << hex(native.cpu.rip) << " emulated "
+              << hex(emulated.fault_rip) << "\n";
+        }
+    } else if (emulated.vector != -1) {
+        o << "  emulated vector " << emulated.vector << " at " << hex(emulated.fault_rip)
+          << ", native ran to the end\n";
+    } else if (emulated.cpu.rip != native.cpu.rip) {
+        o << "  rip: native " << hex(native.cpu.rip) << " emulated " << hex(emulated.cpu.rip)
+          << "\n";
+    }
+    for (int r = 0; r < kGprCount; ++r) {
+        if (emulated.cpu.gpr[r] != native.cpu.gpr[r]) {
+            o << "  " << kGprNames[r] << ": native " << hex(native.cpu.gpr[r]) << " emulated "
+              << hex(emulated.cpu.gpr[r]) << "\n";
+        }
+    }
+    if ((emulated.cpu.rflags & kStatusAndDf) != (native.cpu.rflags & kStatusAndDf)) {
+        o << "  flags (CF PF AF ZF SF DF OF): native " << hex(native.cpu.rflags & kStatusAndDf)
+          << " emulated " << hex(emulated.cpu.rflags & kStatusAndDf) << "\n";
+    }
+    int shown = 0;
+    for (size_t i = 0; i < native.window.size() && i < emulated.window.size(); ++i) {
+        if (native.window[i] != emulated.window[i] && shown++ < 8) {
+            o << "  window+" << hex(i) << ": native " << hex(native.window[i]) << " emulated "
+              << hex(emulated.window[i]) << "\n";
+        }
+    }
+    const FpuState& ef = emulated.cpu.fpu;
+    const FpuState& nf = native.cpu.fpu;
+    // At a SIMD exception the emulated state is the one before the
+    // instruction while the CPU has already set MXCSR's flags.
+    uint32_t mxcsr_compared = emulated.vector == kSimdError ? ~0x3fu : ~0u;
+    if ((ef.mxcsr & mxcsr_compared) != (nf.mxcsr & mxcsr_compared)) {
+        o << "  mxcsr: native " << hex(nf.mxcsr) << " emulated " << hex(ef.mxcsr) << "\n";
+    }
+    if (ef.fcw != nf.fcw || ef.fsw != nf.fsw || ef.ftw != nf.ftw) {
+        o << "  fcw/fsw/ftw: native " << hex(nf.fcw) << "/" << hex(nf.fsw) << "/" << hex(nf.ftw)
+          << " emulated " << hex(ef.fcw) << "/" << hex(ef.fsw) << "/" << hex(ef.ftw) << "\n";
+    }
+    for (size_t r = 0; r < 16; ++r) {
+        if (ef.xmm[r] != nf.xmm[r]) {
+            o << "  xmm" << r << ": native " << lanes_hex(nf.xmm[r]) << " emulated "
+              << lanes_hex(ef.xmm[r]) << "\n";
+        }
+    }
+    for (size_t r = 0; r < 8; ++r) {
+        auto e = std::span(ef.st[r]).first(10), n = std::span(nf.st[r]).first(10);
+        if (!std::equal(e.begin(), e.end(), n.begin())) {
+            o << "  st" << r << ": native " << lanes_hex(n) << " emulated " << lanes_hex(e) << "\n";
+        }
+    }
+    return o.str();
+}
+
+bool loads_segment_register(cpu::OpcodeId id) {
+    using cpu::OpcodeId;
+    return id == OpcodeId::MOV_SwEw || id == OpcodeId::POP_FS || id == OpcodeId::POP_GS ||
+           id == OpcodeId::LFS_GvMp || id == OpcodeId::LGS_GvMp || id == OpcodeId::LSS_GvMp;
+}
+
+} // namespace
+
+TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU") {
+    const auto started = std::chrono::steady_clock::now();
+    NativeOracle oracle;
+    krr::testing::SweepMachine machine;
+    std::mt19937_64 rng(20261125);
+    std::vector<uint8_t> window(NativeOracle::kWindowSize);
+
+    int rows_compared = 0, rows_undefined = 0, encodings_run = 0, undefined_runs = 0;
+    std::map<std::string, std::vector<std::string>> excluded;   // reason -> rows
+    std::map<std::string, std::vector<std::string>> restricted; // compared with REX.W only
+    std::vector<std::string> failing_rows;
+    std::vector<std::pair<std::string, std::string>> allowed_rows;
+
+    for (int i = 0; i < cpu::kOpcodeCount; ++i) {
+        const auto id = static_cast<cpu::OpcodeId>(i);
+        const cpu::OpcodeRow& row = cpu::opcode_row(id);
+        const std::string name(cpu::opcode_id_name(id));
+        const testing::SweepPlan plan = testing::plan_row(row);
+        if (plan.treatment == SweepTreatment::Exclude) {
+            excluded[std::string(plan.reason)].push_back(name);
+            continue;
+        }
+        if (plan.operand_size_64_only) {
+            restricted[std::string(plan.reason)].push_back(name);
+        }
+        const bool undefined = plan.treatment == SweepTreatment::ExpectInvalidOpcode;
+        (undefined ? rows_undefined : rows_compared)++;
+        int mismatches = 0;
+        std::string first_details;
+        for (int n = 0; n < (undefined ? kUndefinedChecksPerRow : kStatesPerRow); ++n) {
+            std::optional<SweepEncoding> enc;
+            for (int attempt = 0; attempt < 200 && !enc; ++attempt) {
+                enc = testing::synthesize(row, rng, {plan.operand_size_64_only});
+            }
+            if (!enc) {
+                FAIL_CHECK(name << ": no encoding of this row reaches it past the more "
+                                   "specific rows of its opcode");
+                break;
+            }
+            const std::string bytes = testing::hex_bytes(enc->code, enc->instruction_length);
+            auto decoded = cpu::decode(enc->code, cpu::CpuMode::Bits64);
+            // Encodings the CPU rejects (the removed one-byte opcodes, mov cs,
+            // sreg 6-7) decode as #UD; running them checks the host agrees.
+            const bool rejected =
+                decoded.status == cpu::DecodeStatus::InvalidOpcode &&
+                (row.family == cpu::InstructionFamily::Invalid || id == cpu::OpcodeId::MOV_SwEw);
+            if (!rejected && !decoded.ok()) {
+                FAIL_CHECK(name << " [" << bytes << "]: " << decoded.error_text());
+                continue;
+            }
+            if (!rejected && (decoded.instruction.opcode != id ||
+                              decoded.instruction.length != enc->instruction_length)) {
+                FAIL_CHECK(name << " [" << bytes << "]: decodes as "
+                                << cpu::opcode_id_name(decoded.instruction.opcode) << " length "
+                                << int(decoded.instruction.length) << ", expected length "
+                                << enc->instruction_length);
+                continue;
+            }
+
+            CpuState in = random_state(rng, *enc);
+            for (size_t b = 0; b < window.size(); b += 8) {
+                uint64_t v = rng();
+                std::memcpy(window.data() + b, &v, 8);
+            }
+            for (const auto& setting : enc->window) {
+                for (size_t b = 0; b < setting.bytes.size(); ++b) {
+                    if (setting.offset + b < window.size()) {
+                        window[setting.offset + b] = setting.bytes[b];
+                    }
+                }
+            }
+
+            if (undefined) {
+                ++undefined_runs;
+                auto emulated = machine.run(enc->code, in, window);
+                if (!emulated.ok || emulated.vector != kInvalidOpcode ||
+                    emulated.fault_rip != NativeOracle::kCodeAddress) {
+                    FAIL_CHECK(name << " [" << bytes << "] (" << plan.reason
+                                    << "): expected #UD at the instruction, got "
+                                    << (emulated.ok ? "vector " + std::to_string(emulated.vector)
+                                                    : emulated.error));
+                }
+                continue;
+            }
+
+            ++encodings_run;
+            auto native = oracle.run(enc->code, in, window);
+            auto emulated = machine.run(enc->code, in, window);
+            if (loads_segment_register(id)) {
+                oracle.run(kSegmentReset, CpuState{});
+            }
+            std::string diff = differences(native, emulated);
+            if (!diff.empty()) {
+                if (mismatches++ < kDetailedFailuresPerRow) {
+                    first_details += "  encoding [" + bytes + "] snippet [" +
+                                     testing::hex_bytes(enc->code, enc->code.size()) +
+                                     "]\n  input: " + describe_state(in) + "\n" + diff;
+                }
+            }
+        }
+        if (mismatches > 0) {
+            std::string allowed(testing::allowed_mismatch(id));
+            std::ostringstream o;
+            o << name << ": " << mismatches << " of " << kStatesPerRow << " runs differ"
+              << (allowed.empty() ? "" : " (allowed: " + allowed + ")") << "\n"
+              << first_details;
+            if (allowed.empty()) {
+                failing_rows.push_back(name);
+                FAIL_CHECK(o.str());
+            } else {
+                allowed_rows.emplace_back(name, allowed);
+                MESSAGE(o.str());
+            }
+        }
+    }
+
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::ostringstream summary;
+    int excluded_rows = 0;
+    for (const auto& [reason, rows] : excluded) {
+        excluded_rows += static_cast<int>(rows.size());
+    }
+    summary << "instruction sweep: " << cpu::kOpcodeCount << " rows in the table; " << rows_compared
+            << " compared with the host (" << encodings_run << " encodings run), " << rows_undefined
+            << " checked for #UD (" << undefined_runs << " runs), " << excluded_rows
+            << " excluded; " << failing_rows.size() << " rows mismatch, " << allowed_rows.size()
+            << " allowlisted; " << seconds << " s\n";
+    for (const auto& [reason, rows] : excluded) {
+        summary << "  excluded (" << reason << "):";
+        for (const auto& r : rows) {
+            summary << " " << r;
+        }
+        summary << "\n";
+    }
+    for (const auto& [reason, rows] : restricted) {
+        summary << "  compared with REX.W only (" << reason << "):";
+        for (const auto& r : rows) {
+            summary << " " << r;
+        }
+        summary << "\n";
+    }
+    for (const auto& [row_name, reason] : allowed_rows) {
+        summary << "  allowlisted mismatch: " << row_name << " (" << reason << ")\n";
+    }
+    MESSAGE(summary.str());
+    CHECK(rows_compared > 0);
+    CHECK(encodings_run >= rows_compared * kStatesPerRow / 2);
+    CHECK(failing_rows.empty());
+}
