@@ -5,6 +5,7 @@
 #include "guest-model/error.h"
 #include "guest-model/trace/json_writer.h"
 #include "guest-model/trace/trace_summary.h"
+#include "guest-model/virtual_clock.h"
 
 #include <cstdio>
 #include <ctime>
@@ -148,10 +149,40 @@ void print_text(const TraceSummary& s) {
         line("records:", counts_text(log.records_by_kind));
         line("inputs:", counts_text(log.inputs_by_kind));
         if (log.first_instruction) {
-            line("instructions:", std::to_string(*log.first_instruction) + " .. " +
-                                      std::to_string(*log.last_instruction));
+            uint64_t last = log.end ? log.end->final_instruction_count : *log.last_instruction;
+            uint64_t first = s.snapshot.start_instruction.value_or(*log.first_instruction);
+            uint64_t recorded = last - first;
+            char duration[64];
+            std::snprintf(duration, sizeof duration, "%.3f s",
+                          static_cast<double>(VirtualClock::nanoseconds(recorded)) / 1e9);
+            line("instructions:", std::to_string(first) + " .. " + std::to_string(last) + " (" +
+                                      std::to_string(recorded) + " recorded, " + duration +
+                                      " of guest time)");
         }
         line("console:", std::to_string(log.console_bytes) + " bytes");
+        if (!log.console_tail.empty()) {
+            // The last lines, as the guest printed them.
+            std::string tail = log.console_tail.size() > 2048
+                                   ? log.console_tail.substr(log.console_tail.size() - 2048)
+                                   : log.console_tail;
+            std::vector<std::string> lines;
+            std::string current;
+            for (char c : tail) {
+                if (c == '\n') {
+                    lines.push_back(current);
+                    current.clear();
+                } else if (c != '\r') {
+                    current.push_back(c);
+                }
+            }
+            if (!current.empty()) {
+                lines.push_back(current);
+            }
+            size_t first = lines.size() > 8 ? lines.size() - 8 : 0;
+            for (size_t i = first; i < lines.size(); ++i) {
+                line(i == first ? "console tail:" : "", printable(lines[i]));
+            }
+        }
         if (log.end) {
             line("end:", printable(log.end->reason) +
                              (log.end->exit_status
@@ -304,6 +335,10 @@ void print_json(const TraceSummary& s) {
     }
     j.key("console_bytes");
     j.value(s.log.console_bytes);
+    j.key("console_tail");
+    j.value(s.log.console_tail.size() > 2048
+                ? s.log.console_tail.substr(s.log.console_tail.size() - 2048)
+                : s.log.console_tail);
     j.key("end");
     if (s.log.end) {
         j.begin_object();

@@ -33,8 +33,11 @@ void summarize_snapshot(const TraceReader& trace, SnapshotSummary& s) {
         while (auto item = reader->next()) {
             if (auto* run = std::get_if<MemoryRun>(&*item)) {
                 s.pages += run->page_count();
-            } else if (std::holds_alternative<VcpuState>(*item)) {
+            } else if (auto* vcpu = std::get_if<VcpuState>(&*item)) {
                 ++s.vcpus;
+                if (vcpu->id == 0) {
+                    s.start_instruction = vcpu->instructions_retired;
+                }
             } else {
                 s.devices.push_back(std::get<DeviceState>(*item).name);
             }
@@ -63,6 +66,10 @@ void summarize_log(const TraceReader& trace, LogSummary& s) {
                 note_instruction(s, in->instruction_count);
             } else if (auto* c = std::get_if<ConsoleRecord>(&*record)) {
                 s.console_bytes += c->bytes.size();
+                s.console_tail.append(c->bytes.begin(), c->bytes.end());
+                if (s.console_tail.size() > 4096) {
+                    s.console_tail.erase(0, s.console_tail.size() - 2048);
+                }
                 note_instruction(s, c->instruction_count);
             } else if (auto* h = std::get_if<StateHashRecord>(&*record)) {
                 note_instruction(s, h->instruction_count);

@@ -19,6 +19,7 @@ enum class TraceHealth { Complete, Truncated, Corrupt };
 struct SnapshotSummary {
     uint64_t pages = 0; // non-zero 4 KiB pages stored
     uint32_t vcpus = 0;
+    std::optional<uint64_t> start_instruction; // vCPU 0's count at the snapshot
     std::vector<std::string> devices;
     ChunkFileProgress progress;
     bool complete = false;
@@ -33,6 +34,7 @@ struct LogSummary {
     std::optional<uint64_t> first_instruction;
     std::optional<uint64_t> last_instruction;
     uint64_t console_bytes = 0;
+    std::string console_tail;     // the last bytes of console output (at most 2 KiB)
     std::optional<RecordEnd> end; // present iff the log is complete
     std::string error;            // set when corrupt
 };
