@@ -150,7 +150,12 @@ void print_text(const TraceSummary& s) {
         line("inputs:", counts_text(log.inputs_by_kind));
         if (log.first_instruction) {
             uint64_t last = log.end ? log.end->final_instruction_count : *log.last_instruction;
-            uint64_t first = s.snapshot.start_instruction.value_or(*log.first_instruction);
+            // The snapshot's count, unless the log contradicts it (then the
+            // first logged record is the best start there is).
+            uint64_t first = *log.first_instruction;
+            if (s.snapshot.start_instruction && *s.snapshot.start_instruction <= first) {
+                first = *s.snapshot.start_instruction;
+            }
             uint64_t recorded = last - first;
             char duration[64];
             std::snprintf(duration, sizeof duration, "%.3f s",
