@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <unistd.h>
 
 namespace krr::cli {
 
@@ -36,6 +37,14 @@ CommandSpec record_command() {
         }
         GuestRunOptions options = guest_run_options(args);
         options.record_path = *output;
+        // Progress on a terminal, when the console is not going to it too.
+        if (isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO)) {
+            options.progress = [](uint64_t instructions, bool recording) {
+                std::fprintf(stderr, "\rkrr: record: %s, %llu instructions ",
+                             recording ? "recording" : "booting",
+                             static_cast<unsigned long long>(instructions));
+            };
+        }
         GuestRunResult r = run_guest_on_console(options, args, "record");
         if (!r.recorded) {
             exit_status_for(r, "record");

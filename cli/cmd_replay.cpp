@@ -43,7 +43,9 @@ CommandSpec replay_command() {
                 }
             };
         }
-        const bool terminal = isatty(STDERR_FILENO) != 0;
+        // Progress on a terminal, when the console is not going to it too.
+        const bool terminal =
+            isatty(STDERR_FILENO) != 0 && (args.has("quiet") || isatty(STDOUT_FILENO) == 0);
         if (terminal) {
             options.progress = [](const ReplayProgress& p) {
                 std::fprintf(stderr, "\rkrr: replay: %llu instructions, %llu inputs, %.1f MIPS ",

@@ -274,13 +274,18 @@ GuestRunResult run_guest(const GuestRunOptions& options,
         Watchdog watchdog(options.timeout_seconds, timed_out);
         // One flag for the run loop: the caller's stop or the watchdog.
         std::atomic<bool> done{false};
+        std::atomic<bool> recording{false};
         std::thread relay([&] {
+            int ticks = 0;
             while (!done) {
                 if ((stop && stop->load()) || timed_out.load()) {
                     halt_run = true;
                     return;
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                if (options.progress && ++ticks % 25 == 0) {
+                    options.progress(emulator.published_instructions(), recording.load());
+                }
             }
         });
         for (;;) {
@@ -293,6 +298,7 @@ GuestRunResult run_guest(const GuestRunOptions& options,
                 emulator.set_input_observer(
                     [&](const trace::InputRecord& record) { recorder->input(record); });
                 emulator.set_checkpoints(kStateHashInterval, [&] { recorder->checkpoint(); });
+                recording = true;
                 continue;
             }
             break;

@@ -32,6 +32,9 @@ struct GuestRunOptions {
     // Record from the moment the guest's command starts into this trace
     // directory (krr record).
     std::optional<std::string> record_path;
+    // Called about every half second from another thread with vCPU 0's
+    // instruction count and whether recording has started.
+    std::function<void(uint64_t instructions, bool recording)> progress;
 };
 
 // The kernel command line every krr guest gets (ARCHITECTURE.md: no TSC

@@ -144,6 +144,7 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
         }
         const uint64_t slice_start = vcpu.instructions_retired;
         StopReason r = cpu.run(target);
+        published_instructions_.store(vcpu.instructions_retired, std::memory_order_relaxed);
         if (rip_profile_) {
             (*rip_profile_)[vcpu.cpu.rip] += vcpu.instructions_retired - slice_start;
         }

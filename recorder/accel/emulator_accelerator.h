@@ -52,6 +52,11 @@ public:
         rip_profile_ = samples;
     }
     uint64_t skipped_while_halted() const { return skipped_while_halted_; }
+    // vCPU 0's retired count as of the last slice, readable from another
+    // thread (for progress displays).
+    uint64_t published_instructions() const {
+        return published_instructions_.load(std::memory_order_relaxed);
+    }
 
     // The input boundary: every nondeterministic value the vCPU receives
     // (port and MMIO reads, interrupts, NMIs, the time skipped while halted)
@@ -90,6 +95,7 @@ private:
     std::function<void(const trace::InputRecord&)> input_observer_;
     uint64_t checkpoint_interval_ = 0;
     std::function<void()> checkpoint_;
+    std::atomic<uint64_t> published_instructions_{0};
 };
 
 } // namespace krr
