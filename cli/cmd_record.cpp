@@ -46,6 +46,9 @@ CommandSpec record_command() {
             };
         }
         GuestRunResult r = run_guest_on_console(options, args, "record");
+        if (options.progress) {
+            std::fputc('\n', stderr);
+        }
         if (!r.recorded) {
             exit_status_for(r, "record");
             throw Error("record", "the guest never started the command, so nothing was recorded");
