@@ -65,9 +65,19 @@ void string_instruction(Interpreter& in, const DecodedInstruction& insn) {
         check_io_permission(in, static_cast<uint16_t>(cpu.gpr[RDX]), element_size(insn, kOp));
     }
     if (repeated && (cpu.gpr[RCX] & count_mask) == 0) {
-        // Nothing to do, but the count register is still written at the
-        // address size: with 67, ECX = 0 clears RCX's upper half (measured on Intel).
-        write_gpr(cpu, RCX, insn.address_size / 8, 0);
+        // Nothing to do, but with 67 Intel CPUs still write ECX, and MOVS and
+        // STOS their pointers, at the address size, clearing the upper
+        // halves (measured; LODS, CMPS and SCAS leave RSI and RDI alone).
+        auto rewrite = [&](uint8_t reg) {
+            write_gpr(cpu, reg, insn.address_size / 8, cpu.gpr[reg]);
+        };
+        rewrite(RCX);
+        if (kOp == StringOp::Movs) {
+            rewrite(RSI);
+        }
+        if (kOp == StringOp::Movs || kOp == StringOp::Stos) {
+            rewrite(RDI);
+        }
         return;
     }
     const int size = element_size(insn, kOp);
