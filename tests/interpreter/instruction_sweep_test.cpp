@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <doctest/doctest.h>
 #include <map>
@@ -28,6 +29,14 @@ using krr::testing::SweepTreatment;
 namespace {
 
 constexpr int kStatesPerRow = 160;
+constexpr uint64_t kSeed = 20261125;
+
+// KRR_SWEEP_SEED and KRR_SWEEP_STATES explore beyond the fixed sweep the
+// test suite runs (a longer or differently seeded search for mismatches).
+uint64_t environment_number(const char* name, uint64_t fallback) {
+    const char* text = std::getenv(name);
+    return text && *text ? std::strtoull(text, nullptr, 0) : fallback;
+}
 constexpr int kUndefinedChecksPerRow = 4;
 constexpr int kDetailedFailuresPerRow = 2;
 constexpr uint64_t kStatusAndDf = 0xcd5; // CF PF AF ZF SF DF OF
@@ -232,7 +241,10 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
     const auto started = std::chrono::steady_clock::now();
     NativeOracle oracle;
     krr::testing::SweepMachine machine;
-    std::mt19937_64 rng(20261125);
+    const uint64_t seed = environment_number("KRR_SWEEP_SEED", kSeed);
+    const int states_per_row =
+        static_cast<int>(environment_number("KRR_SWEEP_STATES", kStatesPerRow));
+    std::mt19937_64 rng(seed);
     std::vector<uint8_t> window(NativeOracle::kWindowSize);
 
     int rows_compared = 0, rows_undefined = 0, encodings_run = 0, undefined_runs = 0;
@@ -257,7 +269,7 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
         (undefined ? rows_undefined : rows_compared)++;
         int mismatches = 0;
         std::string first_details;
-        for (int n = 0; n < (undefined ? kUndefinedChecksPerRow : kStatesPerRow); ++n) {
+        for (int n = 0; n < (undefined ? kUndefinedChecksPerRow : states_per_row); ++n) {
             std::optional<SweepEncoding> enc;
             for (int attempt = 0; attempt < 200 && !enc; ++attempt) {
                 enc = testing::synthesize(row, rng, {plan.operand_size_64_only});
@@ -331,7 +343,7 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
         if (mismatches > 0) {
             std::string allowed(testing::allowed_mismatch(id));
             std::ostringstream o;
-            o << name << ": " << mismatches << " of " << kStatesPerRow << " runs differ"
+            o << name << ": " << mismatches << " of " << states_per_row << " runs differ"
               << (allowed.empty() ? "" : " (allowed: " + allowed + ")") << "\n"
               << first_details;
             if (allowed.empty()) {
@@ -351,11 +363,11 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
     for (const auto& [reason, rows] : excluded) {
         excluded_rows += static_cast<int>(rows.size());
     }
-    summary << "instruction sweep: " << cpu::kOpcodeCount << " rows in the table; " << rows_compared
-            << " compared with the host (" << encodings_run << " encodings run), " << rows_undefined
-            << " checked for #UD (" << undefined_runs << " runs), " << excluded_rows
-            << " excluded; " << failing_rows.size() << " rows mismatch, " << allowed_rows.size()
-            << " allowlisted; " << seconds << " s\n";
+    summary << "instruction sweep (seed " << seed << "): " << cpu::kOpcodeCount
+            << " rows in the table; " << rows_compared << " compared with the host ("
+            << encodings_run << " encodings run), " << rows_undefined << " checked for #UD ("
+            << undefined_runs << " runs), " << excluded_rows << " excluded; " << failing_rows.size()
+            << " rows mismatch, " << allowed_rows.size() << " allowlisted; " << seconds << " s\n";
     for (const auto& [reason, rows] : excluded) {
         summary << "  excluded (" << reason << "):";
         for (const auto& r : rows) {
@@ -375,6 +387,6 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
     }
     MESSAGE(summary.str());
     CHECK(rows_compared > 0);
-    CHECK(encodings_run >= rows_compared * kStatesPerRow / 2);
+    CHECK(encodings_run >= rows_compared * states_per_row / 2);
     CHECK(failing_rows.empty());
 }
