@@ -2,7 +2,8 @@
 # Boot-time benchmark: the default kernel and the same initramfs (running
 # `uname -a`) under `krr run` and under Debian's QEMU with TCG (the named
 # baseline), alternating, N times each; prints each time and the median
-# wall-time ratio krr/QEMU. Both get the kernel command line krr uses.
+# wall-time ratio krr/QEMU, and krr's emulation speed in instructions per
+# second. Both get the kernel command line krr uses.
 # Usage: benchmarks/boot_vs_qemu.sh [BUILD_DIR] [RUNS]
 set -euo pipefail
 build="${1:-build}"
@@ -22,9 +23,10 @@ cmdline=$("$krr" run --print-command-line)
 now() { date +%s.%N; }
 krr_times=()
 qemu_times=()
+mips=()
 for i in $(seq "$runs"); do
     t0=$(now)
-    "$krr" run --initrd "$work/initrd" >"$work/krr.out" 2>&1 || true
+    "$krr" run --stats --initrd "$work/initrd" >"$work/krr.out" 2>"$work/krr.err" || true
     t1=$(now)
     timeout 300 qemu-system-x86_64 -M microvm -accel tcg -cpu qemu64 -m 256M -nographic -no-reboot \
         -kernel "$kernel" -initrd "$work/initrd" -append "$cmdline" >"$work/qemu.out" 2>&1 || true
@@ -32,10 +34,13 @@ for i in $(seq "$runs"); do
     grep -q "^Linux " "$work/krr.out" || { echo "boot_vs_qemu: krr run did not reach uname" >&2; exit 1; }
     grep -q "Linux (none)" "$work/qemu.out" || { echo "boot_vs_qemu: QEMU did not reach uname" >&2; exit 1; }
     krr_times+=("$(echo "$t1 - $t0" | bc -l)")
+    mips+=("$(sed -n 's/.*(\([0-9.]*\) MIPS).*/\1/p' "$work/krr.err" | head -1)")
     qemu_times+=("$(echo "$t2 - $t1" | bc -l)")
-    printf "run %d: krr %.2f s, qemu-tcg %.2f s\n" "$i" "${krr_times[-1]}" "${qemu_times[-1]}"
+    printf "run %d: krr %.2f s (%s million instructions/s), qemu-tcg %.2f s\n" "$i" \
+        "${krr_times[-1]}" "${mips[-1]}" "${qemu_times[-1]}"
 done
 median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 mk=$(median "${krr_times[@]}")
 mq=$(median "${qemu_times[@]}")
-printf "median: krr %.2f s, qemu-tcg %.2f s, ratio krr/qemu-tcg = %.2f\n" "$mk" "$mq" "$(echo "$mk / $mq" | bc -l)"
+printf "median: krr %.2f s (%s million instructions/s), qemu-tcg %.2f s, ratio krr/qemu-tcg = %.2f\n" \
+    "$mk" "$(median "${mips[@]}")" "$mq" "$(echo "$mk / $mq" | bc -l)"
