@@ -283,9 +283,13 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
             auto decoded = cpu::decode(enc->code, cpu::CpuMode::Bits64);
             // Encodings the CPU rejects (the removed one-byte opcodes, mov cs,
             // sreg 6-7) decode as #UD; running them checks the host agrees.
-            const bool rejected =
-                decoded.status == cpu::DecodeStatus::InvalidOpcode &&
-                (row.family == cpu::InstructionFamily::Invalid || id == cpu::OpcodeId::MOV_SwEw);
+            const bool rejected = decoded.status == cpu::DecodeStatus::InvalidOpcode &&
+                                  (row.family == cpu::InstructionFamily::Invalid ||
+                                   id == cpu::OpcodeId::MOV_SwEw || enc->misplaced_lock);
+            if (enc->misplaced_lock && !rejected) {
+                FAIL_CHECK(name << " [" << bytes << "]: LOCK here must decode as #UD");
+                continue;
+            }
             if (!rejected && !decoded.ok()) {
                 FAIL_CHECK(name << " [" << bytes << "]: " << decoded.error_text());
                 continue;

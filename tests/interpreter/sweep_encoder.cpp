@@ -174,7 +174,7 @@ std::optional<OpcodeId> expected_row(const std::vector<uint8_t>& bytes) {
             p.f2 = true, p.f3 = false;
         } else if (b == 0xf3) {
             p.f3 = true, p.f2 = false;
-        } else if (b != 0xf0 && b != 0x67) {
+        } else if (b != 0xf0 && b != 0x67 && b != 0x26 && b != 0x2e && b != 0x36 && b != 0x3e) {
             break;
         }
     }
@@ -252,7 +252,13 @@ std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& r
         }
     }
 
-    const bool lock = row.has(cpu::row_attribute::kLockable) && memory && chance(30);
+    const bool lockable = row.has(cpu::row_attribute::kLockable) && memory;
+    const bool lock = lockable ? chance(30) : chance(3);
+    enc.misplaced_lock = lock && !lockable;
+    // ES, CS, SS and DS overrides (and the branch hints 2E/3E) are ignored
+    // in 64-bit mode; the decoder must step over them.
+    constexpr uint8_t kIgnoredSegments[] = {0x26, 0x2e, 0x36, 0x3e};
+    const int ignored_segment = chance(5) ? kIgnoredSegments[rng() % 4] : -1;
     const bool size_override = any_prefix && row.size_rule != OperandSizeRule::Force64 &&
                                !options.operand_size_64_only && chance(30);
     bool rep = false, repne = false;
@@ -357,6 +363,9 @@ std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& r
     std::vector<uint8_t>& code = enc.code;
     if (lock) {
         code.push_back(0xf0);
+    }
+    if (ignored_segment >= 0) {
+        code.push_back(static_cast<uint8_t>(ignored_segment));
     }
     if (address_override) {
         code.push_back(0x67);

@@ -39,6 +39,10 @@ struct SweepEncoding {
     std::vector<WindowSetting> window;
     bool set_direction_flag = false;
     bool direction_flag = false;
+    // LOCK where the row does not allow it (a register destination, or a
+    // row that is not lockable): the decoder must reject it and the CPU
+    // raise #UD.
+    bool misplaced_lock = false;
 };
 
 struct SynthesisOptions {
