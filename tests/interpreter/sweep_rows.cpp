@@ -63,7 +63,8 @@ std::string_view allowed_mismatch(OpcodeId id) {
     case OpcodeId::FCMOVNE_ST0STi:
     case OpcodeId::FCMOVNBE_ST0STi:
     case OpcodeId::FCMOVNU_ST0STi:
-        return "FCMOVcc: ST0 differs in a few states (x87 owner to investigate)";
+        return "FCMOVcc tests the host's CF/ZF/PF: fpu_state.cpp's stub does not load the "
+               "guest's RFLAGS before the re-encoded instruction";
     case OpcodeId::FBSTP_Mt_DF:
     case OpcodeId::FSTP_Mt_DB:
         return "a 10-byte store that crosses into the unmapped page: the CPU has written the "
