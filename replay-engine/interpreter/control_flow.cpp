@@ -2,6 +2,10 @@
 // jumps live with the condition evaluation (conditions.cpp).
 #include "replay-engine/interpreter/handler_table.h"
 #include "replay-engine/system/control_transfer.h"
+#include "replay-engine/system/descriptor_tables.h"
+#include "replay-engine/system/segment_load.h"
+
+#include <optional>
 
 namespace krr {
 
@@ -61,13 +65,34 @@ void ret(Interpreter& in, const DecodedInstruction& insn) {
     in.next_rip = target;
 }
 
-void far_return(Interpreter& in, const DecodedInstruction& insn) {
-    if (insn.operand_size != 64) {
+// A far return with 16/32-bit stack slots to 64-bit code at the same
+// privilege (RIP zero-extended from the slot); returns to an outer level or
+// to compatibility mode stop as not implemented.
+void far_return_narrow(Interpreter& in, const DecodedInstruction& insn, uint16_t extra) {
+    CpuState& cpu = in.cpu();
+    const int size = insn.operand_size / 8;
+    const uint64_t rsp = cpu.gpr[RSP];
+    const uint64_t new_rip = in.read_memory(rsp, size);
+    const auto new_cs =
+        static_cast<uint16_t>(in.read_memory(rsp + static_cast<uint64_t>(size), size));
+    Segment cs = code_segment_for_return(cpu, in.memory(), new_cs);
+    if ((new_cs & 3u) != in.cpl() || !cs.l || cs.db) {
         in.request_stop(StopReason::Unimplemented,
-                        "far return with a 16/32-bit operand size (to compatibility mode)");
+                        "far return with a 16/32-bit operand size to another privilege level or "
+                        "to compatibility mode is not implemented");
         return;
     }
+    cpu.seg[CS] = cs;
+    cpu.gpr[RSP] = rsp + 2 * static_cast<uint64_t>(size) + extra;
+    in.next_rip = new_rip;
+}
+
+void far_return(Interpreter& in, const DecodedInstruction& insn) {
     uint16_t extra = insn.immediate_count ? static_cast<uint16_t>(insn.immediate[0]) : 0;
+    if (insn.operand_size != 64) {
+        far_return_narrow(in, insn, extra);
+        return;
+    }
     execute_far_return64(in.cpu(), in.memory(), extra);
     in.next_rip = in.cpu().rip;
 }
@@ -111,8 +136,68 @@ void jrcxz(Interpreter& in, const DecodedInstruction& insn) {
     }
 }
 
-void far_transfer_unimplemented(Interpreter& in, const DecodedInstruction&) {
-    in.request_stop(StopReason::Unimplemented, "far JMP/CALL through memory is not implemented");
+// The code segment descriptor a far JMP or CALL names directly, checked for
+// a transfer at the current privilege: non-conforming code needs RPL <= CPL
+// and DPL == CPL, conforming code DPL <= CPL. Nothing for a system
+// descriptor (call gate, TSS, task gate), which the caller does not handle.
+std::optional<Descriptor> direct_code_descriptor(Interpreter& in, uint16_t selector) {
+    const unsigned cpl = in.cpl();
+    const uint32_t error = selector & 0xfffcu;
+    if (error == 0) {
+        throw GuestFault::gp(0);
+    }
+    auto d = read_descriptor(in.memory(), in.cpu(), selector);
+    if (!d) {
+        throw GuestFault::gp(error);
+    }
+    if (!d->segment.s) {
+        return std::nullopt;
+    }
+    bool allowed =
+        d->conforming() ? d->segment.dpl <= cpl : (selector & 3u) <= cpl && d->segment.dpl == cpl;
+    if (!d->is_code() || !allowed) {
+        throw GuestFault::gp(error);
+    }
+    if (!d->segment.present) {
+        throw GuestFault{kSegmentNotPresent, true, error, 0};
+    }
+    return d;
+}
+
+// JMP/CALL m16:16, m16:32, m16:64: a far pointer in memory (offset of the
+// operand size, then the selector) to 64-bit code at the current privilege.
+// A CALL pushes CS and the return address in operand-size slots; both are
+// written before RSP changes, so a fault leaves the stack pointer as it was.
+template <bool kCall>
+void far_transfer(Interpreter& in, const DecodedInstruction& insn) {
+    CpuState& cpu = in.cpu();
+    const int size = insn.operand_size / 8;
+    const uint64_t pointer = in.linear_address(insn);
+    const uint64_t offset = in.read_memory(pointer, size);
+    const auto selector =
+        static_cast<uint16_t>(in.read_memory(pointer + static_cast<uint64_t>(size), 2));
+    std::optional<Descriptor> d = direct_code_descriptor(in, selector);
+    if (!d || !d->segment.l || d->segment.db) {
+        in.request_stop(StopReason::Unimplemented,
+                        "far JMP/CALL through a gate or to compatibility mode is not implemented");
+        return;
+    }
+    if (!is_canonical(offset)) {
+        throw GuestFault::gp(0);
+    }
+    if (kCall) {
+        const uint64_t slot = static_cast<uint64_t>(size);
+        const uint64_t rsp = cpu.gpr[RSP];
+        in.write_memory(rsp - slot, size, cpu.seg[CS].selector);
+        in.write_memory(rsp - 2 * slot, size, in.next_rip);
+        cpu.gpr[RSP] = rsp - 2 * slot;
+    }
+    mark_descriptor_accessed(in.memory(), cpu, selector);
+    Segment cs = d->segment;
+    cs.type |= 1;
+    cs.selector = static_cast<uint16_t>((selector & 0xfffcu) | in.cpl());
+    cpu.seg[CS] = cs;
+    in.next_rip = offset;
 }
 
 } // namespace
@@ -131,8 +216,8 @@ void register_control_flow_handlers(HandlerTable& t) {
     t.set(OpcodeId::LOOPE_Jb, loope);
     t.set(OpcodeId::LOOPNE_Jb, loopne);
     t.set(OpcodeId::JRCXZ_Jb, jrcxz);
-    t.set(OpcodeId::JMPF_Mp, far_transfer_unimplemented);
-    t.set(OpcodeId::CALLF_Mp, far_transfer_unimplemented);
+    t.set(OpcodeId::JMPF_Mp, far_transfer<false>);
+    t.set(OpcodeId::CALLF_Mp, far_transfer<true>);
 }
 
 } // namespace krr
