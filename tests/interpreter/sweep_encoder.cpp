@@ -29,7 +29,11 @@ constexpr uint8_t kSkipDistance = sizeof(kSkipMarker);
 // Selectors whose descriptors are the same in Linux's GDT and in the
 // snippet machine's: null, kernel code and data, user data and code, and
 // a null LDT selector. Other GDT slots differ between the two.
+// (Never RPL 0 for the user segments: a data segment register loaded with
+// 0x28 would make the oracle's PTRACE_SETREGS fail from then on.)
 constexpr uint16_t kComparableSelectors[] = {0x00, 0x10, 0x18, 0x2b, 0x33, 0x13, 0x1b, 0x2f};
+// Far transfers may also name the user code segment with RPL 0.
+constexpr uint16_t kFarTargetSelectors[] = {0x00, 0x10, 0x2b, 0x30, 0x13, 0x2f};
 
 void put_le(std::vector<uint8_t>& out, uint64_t value, int bytes) {
     for (int i = 0; i < bytes; ++i) {
@@ -432,6 +436,9 @@ std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& r
     const uint64_t end = NativeOracle::kCodeAddress + code.size();
     const int slot = operand_size / 8;
     auto selector = [&]() { return kComparableSelectors[rng() % std::size(kComparableSelectors)]; };
+    auto far_selector = [&]() {
+        return kFarTargetSelectors[rng() % std::size(kFarTargetSelectors)];
+    };
     auto set_memory = [&](uint64_t offset, std::vector<uint8_t> bytes) {
         enc.window.push_back({offset, std::move(bytes)});
     };
@@ -458,7 +465,7 @@ std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& r
     case OpcodeId::RETF:
     case OpcodeId::RETF_Iw: {
         auto frame = le_bytes(end, slot);
-        put_le(frame, chance(90) ? 0x33 : selector(), slot);
+        put_le(frame, chance(85) ? 0x33 : far_selector(), slot);
         set_memory(kSweepStackOffset, frame);
         break;
     }
@@ -475,7 +482,7 @@ std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& r
     case OpcodeId::CALLF_Mp:
     case OpcodeId::JMPF_Mp: {
         auto pointer = le_bytes(end, slot);
-        put_le(pointer, chance(90) ? 0x33 : selector(), 2);
+        put_le(pointer, chance(85) ? 0x33 : far_selector(), 2);
         set_memory(memory_offset, pointer);
         break;
     }
