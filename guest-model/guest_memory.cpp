@@ -34,7 +34,9 @@ bool GuestMemory::read(uint64_t gpa, std::span<uint8_t> out) const {
     if (!p) {
         return false;
     }
-    std::memcpy(out.data(), p, out.size());
+    if (!out.empty()) {
+        std::memcpy(out.data(), p, out.size());
+    }
     return true;
 }
 
@@ -43,7 +45,9 @@ bool GuestMemory::write(uint64_t gpa, std::span<const uint8_t> in) {
     if (!p) {
         return false;
     }
-    std::memcpy(p, in.data(), in.size());
+    if (!in.empty()) {
+        std::memcpy(p, in.data(), in.size());
+    }
     return true;
 }
 

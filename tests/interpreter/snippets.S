@@ -15,7 +15,8 @@
     .macro END_SNIPPET name
 .Lend_\name:
     .popsection
-    .pushsection krr_snippet_table, "a"
+    .pushsection krr_snippet_table, "aw"
+    .balign 8
     .quad .Lname_\name, .Lbegin_\name, .Lend_\name
     .popsection
     .endm

@@ -122,7 +122,9 @@ NativeOutcome NativeOracle::run(std::span<const uint8_t> code, const CpuState& i
     code_page.push_back(0xcc); // INT3 ends the snippet
     write_child(child_, kCodeAddress, code_page);
     std::vector<uint8_t> win(kWindowSize, 0);
-    std::memcpy(win.data(), window.data(), window.size());
+    if (!window.empty()) {
+        std::memcpy(win.data(), window.data(), window.size());
+    }
     write_child(child_, kWindowAddress, win);
 
     user_regs_struct regs{};
