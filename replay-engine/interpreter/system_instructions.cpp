@@ -327,10 +327,44 @@ void int1(Interpreter& in, const DecodedInstruction&) {
     software_interrupt(in, kDebug, EventKind::Exception);
 }
 
+// IRET with a 16/32-bit frame (IRET, IRETD in 64-bit mode): RIP, CS, RFLAGS,
+// RSP and SS in operand-size slots, to 64-bit code at the same privilege.
+// Other targets stop as not implemented.
+void iret_narrow(Interpreter& in, const DecodedInstruction& insn) {
+    constexpr uint64_t kNt = 1ULL << 14;
+    CpuState& cpu = in.cpu();
+    const int size = insn.operand_size / 8;
+    uint64_t frame[5];
+    for (int i = 0; i < 5; ++i) {
+        frame[i] = in.read_memory(cpu.gpr[RSP] + static_cast<uint64_t>(i * size), size);
+    }
+    if (cpu.rflags & kNt) {
+        throw GuestFault::gp(0); // task return does not exist in long mode
+    }
+    const auto new_cs = static_cast<uint16_t>(frame[1]);
+    Segment cs = code_segment_for_return(cpu, in.memory(), new_cs);
+    if ((new_cs & 3u) != in.cpl() || !cs.l || cs.db) {
+        in.request_stop(StopReason::Unimplemented,
+                        "IRET with a 16/32-bit frame to another privilege level or to "
+                        "compatibility mode is not implemented");
+        return;
+    }
+    // The popped image replaces only the low 16 or 32 bits of RFLAGS.
+    const uint64_t low = size == 2 ? 0xffffULL : 0xffffffffULL;
+    const uint64_t popped = (cpu.rflags & ~low) | (frame[2] & low);
+    CpuState next = cpu;
+    next.seg[CS] = cs;
+    load_data_segment(next, in.memory(), SS, static_cast<uint16_t>(frame[4]));
+    next.rflags = merge_popped_flags(cpu, cpu.rflags, popped, true);
+    next.gpr[RSP] = frame[3];
+    next.events.nmi_masked = 0; // IRET ends NMI blocking
+    cpu = next;
+    in.next_rip = frame[0];
+}
+
 void iret(Interpreter& in, const DecodedInstruction& insn) {
     if (insn.operand_size != 64) {
-        in.request_stop(StopReason::Unimplemented,
-                        "IRET with a 16/32-bit frame is not implemented");
+        iret_narrow(in, insn);
         return;
     }
     execute_iretq(in.cpu(), in.memory());
