@@ -248,8 +248,7 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
     std::vector<uint8_t> window(NativeOracle::kWindowSize);
 
     int rows_compared = 0, rows_undefined = 0, encodings_run = 0, undefined_runs = 0;
-    std::map<std::string, std::vector<std::string>> excluded;   // reason -> rows
-    std::map<std::string, std::vector<std::string>> restricted; // compared with REX.W only
+    std::map<std::string, std::vector<std::string>> excluded; // reason -> rows
     std::vector<std::string> failing_rows;
     std::vector<std::pair<std::string, std::string>> allowed_rows;
 
@@ -262,9 +261,6 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
             excluded[std::string(plan.reason)].push_back(name);
             continue;
         }
-        if (plan.operand_size_64_only) {
-            restricted[std::string(plan.reason)].push_back(name);
-        }
         const bool undefined = plan.treatment == SweepTreatment::ExpectInvalidOpcode;
         (undefined ? rows_undefined : rows_compared)++;
         int mismatches = 0;
@@ -272,7 +268,7 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
         for (int n = 0; n < (undefined ? kUndefinedChecksPerRow : states_per_row); ++n) {
             std::optional<SweepEncoding> enc;
             for (int attempt = 0; attempt < 200 && !enc; ++attempt) {
-                enc = testing::synthesize(row, rng, {plan.operand_size_64_only});
+                enc = testing::synthesize(row, rng);
             }
             if (!enc) {
                 FAIL_CHECK(name << ": no encoding of this row reaches it past the more "
@@ -374,13 +370,6 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
             << " rows mismatch, " << allowed_rows.size() << " allowlisted; " << seconds << " s\n";
     for (const auto& [reason, rows] : excluded) {
         summary << "  excluded (" << reason << "):";
-        for (const auto& r : rows) {
-            summary << " " << r;
-        }
-        summary << "\n";
-    }
-    for (const auto& [reason, rows] : restricted) {
-        summary << "  compared with REX.W only (" << reason << "):";
         for (const auto& r : rows) {
             summary << " " << r;
         }

@@ -225,8 +225,7 @@ std::optional<OpcodeId> expected_row(const std::vector<uint8_t>& bytes) {
     return best;
 }
 
-std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& rng,
-                                        SynthesisOptions options) {
+std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& rng) {
     auto chance = [&](int percent) { return static_cast<int>(rng() % 100) < percent; };
     SweepEncoding enc;
 
@@ -263,8 +262,8 @@ std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& r
     // in 64-bit mode; the decoder must step over them.
     constexpr uint8_t kIgnoredSegments[] = {0x26, 0x2e, 0x36, 0x3e};
     const int ignored_segment = chance(5) ? kIgnoredSegments[rng() % 4] : -1;
-    const bool size_override = any_prefix && row.size_rule != OperandSizeRule::Force64 &&
-                               !options.operand_size_64_only && chance(30);
+    const bool size_override =
+        any_prefix && row.size_rule != OperandSizeRule::Force64 && chance(30);
     bool rep = false, repne = false;
     if (any_prefix && is_string && chance(70)) {
         (chance(50) ? rep : repne) = true;
@@ -277,9 +276,6 @@ std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& r
     }
     if (uses_segment_register_operand(row)) {
         rex_r = false;
-    }
-    if (options.operand_size_64_only) {
-        rex_w = true;
     }
     const bool has_rex = memory || rex_w || rex_r || rex_x || rex_b || chance(30);
 

@@ -45,16 +45,9 @@ struct SweepEncoding {
     bool misplaced_lock = false;
 };
 
-struct SynthesisOptions {
-    // Always REX.W: for rows whose other operand sizes krr does not
-    // implement (sweep_rows.h says which and why).
-    bool operand_size_64_only = false;
-};
-
 // One encoding of `row` from `rng`, or nothing when the random choices
 // happened to select a more specific row of the same opcode (call again).
-std::optional<SweepEncoding> synthesize(const cpu::OpcodeRow& row, std::mt19937_64& rng,
-                                        SynthesisOptions options = {});
+std::optional<SweepEncoding> synthesize(const cpu::OpcodeRow& row, std::mt19937_64& rng);
 
 // The row the table's precedence rule (a mandatory prefix over none, a
 // fixed ModRM.rm over a fixed ModRM.reg over neither, then table order)

@@ -27,9 +27,6 @@ SweepPlan plan_row(const cpu::OpcodeRow& row) {
     case OpcodeId::SMSW_Ev:
         return {SweepTreatment::Exclude,
                 "host runs with CR4.UMIP (SIGSEGV at CPL 3); the snippet machine does not"};
-    case OpcodeId::IRET:
-        return {SweepTreatment::Compare, "16/32-bit IRET frames are not implemented (precise stop)",
-                true};
     case OpcodeId::TZCNT_GvEv:
     case OpcodeId::LZCNT_GvEv:
         return {SweepTreatment::Exclude,

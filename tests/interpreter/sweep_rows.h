@@ -14,10 +14,7 @@ enum class SweepTreatment { Compare, ExpectInvalidOpcode, Exclude };
 
 struct SweepPlan {
     SweepTreatment treatment = SweepTreatment::Compare;
-    std::string_view reason; // why it is excluded, why it must raise #UD, or why restricted
-    // Compared with REX.W only: the other operand sizes stop the interpreter
-    // as not implemented (reported in the summary with `reason`).
-    bool operand_size_64_only = false;
+    std::string_view reason; // why it is excluded, or why it must raise #UD
 };
 
 SweepPlan plan_row(const cpu::OpcodeRow& row);
