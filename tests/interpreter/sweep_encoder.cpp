@@ -497,6 +497,16 @@ std::optional<SweepEncoding> synthesize(const OpcodeRow& row, std::mt19937_64& r
     case OpcodeId::LTR_Ew:
         set_source_selector(selector());
         break;
+    case OpcodeId::LDMXCSR_M:
+    case OpcodeId::FXRSTOR_M:
+        // A valid MXCSR (reserved bits clear) most of the time, so the load
+        // itself runs rather than always raising #GP.
+        if (chance(80)) {
+            const uint64_t mxcsr = rng() & 0xffff;
+            set_memory(memory_offset + (row.id == OpcodeId::FXRSTOR_M ? 24 : 0),
+                       le_bytes(mxcsr, 4));
+        }
+        break;
     case OpcodeId::POP_FS:
     case OpcodeId::POP_GS:
         set_memory(kSweepStackOffset, le_bytes(chance(50) ? 0 : 0x2b, 8));
