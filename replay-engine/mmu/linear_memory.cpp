@@ -15,25 +15,62 @@ void LinearMemory::protect_code_page(uint64_t physical_page) {
     if (index >= ram_.size() / kPageSize) {
         return;
     }
-    if (code_pages_.empty()) {
-        code_pages_.assign(ram_.size() / kPageSize, 0);
+    if (page_flags_.empty()) {
+        page_flags_.assign(ram_.size() / kPageSize, 0);
     }
-    if (!code_pages_[index]) {
-        code_pages_[index] = 1;
+    if (!(page_flags_[index] & kCodePage)) {
+        page_flags_[index] |= kCodePage;
         tlb_.revoke_writes_to(physical_page & ~0xfffULL);
     }
 }
 
 void LinearMemory::unprotect_code_page(uint64_t physical_page) {
     uint64_t index = physical_page >> 12;
-    if (index < code_pages_.size()) {
-        code_pages_[index] = 0;
+    if (index < page_flags_.size()) {
+        page_flags_[index] &= static_cast<uint8_t>(~kCodePage);
     }
 }
 
 bool LinearMemory::is_code_page(uint64_t physical_page) const {
     uint64_t index = physical_page >> 12;
-    return index < code_pages_.size() && code_pages_[index];
+    return index < page_flags_.size() && (page_flags_[index] & kCodePage);
+}
+
+void LinearMemory::start_dirty_tracking() {
+    if (page_flags_.empty()) {
+        page_flags_.assign(ram_.size() / kPageSize, 0);
+    }
+    for (uint8_t& flags : page_flags_) {
+        flags |= kTrackedPage;
+    }
+    dirty_pages_.clear();
+    dirty_tracking_ = true;
+    tlb_.revoke_all_writes();
+}
+
+std::vector<uint64_t> LinearMemory::take_dirty_pages() {
+    std::vector<uint64_t> pages = std::move(dirty_pages_);
+    dirty_pages_.clear();
+    for (uint64_t page : pages) {
+        page_flags_[page >> 12] |= kTrackedPage;
+        tlb_.revoke_writes_to(page);
+    }
+    return pages;
+}
+
+void LinearMemory::note_write(uint64_t page) {
+    uint8_t& flags = page_flags_[page >> 12];
+    if (flags & kTrackedPage) {
+        flags &= static_cast<uint8_t>(~kTrackedPage);
+        dirty_pages_.push_back(page);
+    }
+    if (flags & kCodePage) {
+        // Decoded code on this page goes stale with this write.
+        flags &= static_cast<uint8_t>(~kCodePage);
+        if (code_write_observer_) {
+            code_write_observer_(page);
+        }
+    }
 }
 
 TlbEntry& LinearMemory::fill(uint64_t linear, Access access, bool user) {
@@ -45,7 +82,7 @@ TlbEntry& LinearMemory::fill(uint64_t linear, Access access, bool user) {
         throw GuestFault::pf(linear, t.error_code);
     }
     uint64_t page = t.physical & ~0xfffULL;
-    tlb_.insert(linear, t, (paging_.cr0 & kCr0Wp) != 0, is_code_page(page),
+    tlb_.insert(linear, t, (paging_.cr0 & kCr0Wp) != 0, write_protected(page),
                 ram_.host(page, kPageSize));
     TlbEntry* e = tlb_.find(linear, tlb_right(Access::Read, false));
     // insert() always grants supervisor reads, so the entry is found.
@@ -84,12 +121,8 @@ void LinearMemory::read_physical(uint64_t physical, uint8_t* out, size_t n) {
 void LinearMemory::write_physical(uint64_t physical, const uint8_t* in, size_t n) {
     if (uint8_t* p = ram_.host(physical, n)) {
         uint64_t page = physical & ~0xfffULL;
-        if (is_code_page(page)) {
-            // Decoded code on this page goes stale with this write.
-            unprotect_code_page(page);
-            if (code_write_observer_) {
-                code_write_observer_(page);
-            }
+        if (write_protected(page)) {
+            note_write(page);
         }
         std::memcpy(p, in, n);
         return;
@@ -121,29 +154,42 @@ void LinearMemory::read_slow(uint64_t linear, uint8_t* out, size_t n, bool user,
     }
 }
 
+uint64_t LinearMemory::translate_for_write(uint64_t linear, bool user) {
+    const uint8_t needed = tlb_right(Access::Write, user);
+    if (TlbEntry* e = tlb_.find_any(linear); e && (e->revoked & needed)) {
+        // The mapping allows the write; only a page protection took the
+        // right away. The caller writes through write_physical, which
+        // handles the protection, so give the right back without a walk.
+        e->rights |= needed;
+        e->revoked &= static_cast<uint8_t>(~needed);
+        return e->physical_page | (linear & 0xfff);
+    }
+    return translate(linear, Access::Write, user);
+}
+
 void LinearMemory::write_slow(uint64_t linear, const uint8_t* in, size_t n, bool user) {
     // Translate every page first so a fault on the second page leaves the
     // first unwritten, as on hardware.
     size_t first = std::min<size_t>(n, kPageSize - (linear & 0xfff));
-    uint64_t p1 = translate(linear, Access::Write, user);
+    uint64_t p1 = translate_for_write(linear, user);
     if (first == n) {
         write_physical(p1, in, n);
         return;
     }
-    uint64_t p2 = translate(linear + first, Access::Write, user);
+    uint64_t p2 = translate_for_write(linear + first, user);
     size_t second = std::min<size_t>(n - first, kPageSize);
     if (first + second != n) {
         // Longer than two pages (FXSAVE is 512 bytes, so only bulk copies):
         // validate each page, then write.
         for (uint64_t off = first + second; off < n; off += kPageSize) {
-            translate(linear + off, Access::Write, user);
+            translate_for_write(linear + off, user);
         }
     }
     write_physical(p1, in, first);
     write_physical(p2, in + first, second);
     for (uint64_t off = first + second; off < n; off += kPageSize) {
         size_t len = std::min<size_t>(kPageSize, n - off);
-        write_physical(translate(linear + off, Access::Write, user), in + off, len);
+        write_physical(translate_for_write(linear + off, user), in + off, len);
     }
 }
 
@@ -230,11 +276,8 @@ size_t LinearMemory::debug_write(uint64_t linear, std::span<const uint8_t> in) {
             break; // the debugger does not poke devices
         }
         uint64_t page = t.physical & ~0xfffULL;
-        if (is_code_page(page)) {
-            unprotect_code_page(page);
-            if (code_write_observer_) {
-                code_write_observer_(page);
-            }
+        if (write_protected(page)) {
+            note_write(page);
         }
         std::memcpy(p, in.data() + done, chunk);
         done += chunk;

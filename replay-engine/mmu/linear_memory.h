@@ -49,6 +49,14 @@ public:
     void unprotect_code_page(uint64_t physical_page);
     bool is_code_page(uint64_t physical_page) const;
 
+    // Dirty tracking (for replay checkpoints): every RAM page written from
+    // now on is collected, once, by take_dirty_pages(), which also starts
+    // the next round. Uses the same write protection as decoded code, so the
+    // fast path stays a TLB hit after each page's first write.
+    void start_dirty_tracking();
+    std::vector<uint64_t> take_dirty_pages();
+    bool dirty_tracking() const { return dirty_tracking_; }
+
     template <typename T>
     T read(uint64_t linear, bool user, Access access = Access::Read) {
         if ((linear & 0xfff) <= 4096 - sizeof(T)) {
@@ -90,6 +98,9 @@ public:
 
     // Translate for an access, filling the TLB; throws GuestFault.
     uint64_t translate(uint64_t linear, Access access, bool user);
+    // For a write that will go through write_physical: a write right taken
+    // away by a page protection is given back without a page walk.
+    uint64_t translate_for_write(uint64_t linear, bool user);
 
     // The debugger's view: no faults, no A/D updates, no rights checks, no
     // MMIO side effects (MMIO reads as 0xff). Returns the bytes done.
@@ -107,7 +118,16 @@ private:
     MmioHandler* mmio_;
     Tlb tlb_;
     PagingControl paging_;
-    std::vector<uint8_t> code_pages_; // one flag per RAM page
+    static constexpr uint8_t kCodePage = 1;    // holds decoded code
+    static constexpr uint8_t kTrackedPage = 2; // not yet written this tracking round
+    bool write_protected(uint64_t physical_page) const {
+        uint64_t index = physical_page >> 12;
+        return index < page_flags_.size() && page_flags_[index];
+    }
+    void note_write(uint64_t physical_page);
+    std::vector<uint8_t> page_flags_; // per RAM page: kCodePage | kTrackedPage
+    bool dirty_tracking_ = false;
+    std::vector<uint64_t> dirty_pages_;
     std::function<void(uint64_t)> code_write_observer_;
 };
 

@@ -9,7 +9,7 @@ void Tlb::insert(uint64_t linear, const Translation& t, bool cr0_wp, bool write_
         --large_entries_;
     }
     uint8_t rights = tlb_right(Access::Read, false);
-    bool writes_ok = t.dirty && !write_protected_page;
+    bool writes_ok = t.dirty;
     if (writes_ok && (t.writable || !cr0_wp)) {
         rights |= tlb_right(Access::Write, false);
     }
@@ -28,7 +28,9 @@ void Tlb::insert(uint64_t linear, const Translation& t, bool cr0_wp, bool write_
     e.tag = linear >> 12;
     e.physical_page = t.physical & ~0xfffULL;
     e.host = host_page;
-    e.rights = rights;
+    const uint8_t writes = tlb_right(Access::Write, false) | tlb_right(Access::Write, true);
+    e.revoked = write_protected_page ? static_cast<uint8_t>(rights & writes) : 0;
+    e.rights = write_protected_page ? static_cast<uint8_t>(rights & ~writes) : rights;
     e.global = t.global;
     e.large_shift = t.page_size >= (1ULL << 30) ? 18 : t.page_size > 4096 ? 9 : 0;
     if (e.from_large_page()) {
@@ -84,6 +86,17 @@ void Tlb::revoke_writes_to(uint64_t physical_page) {
     const uint8_t writes = tlb_right(Access::Write, false) | tlb_right(Access::Write, true);
     for (auto& e : entries_) {
         if (e.tag != TlbEntry::kInvalid && e.physical_page == physical_page) {
+            e.revoked |= static_cast<uint8_t>(e.rights & writes);
+            e.rights &= static_cast<uint8_t>(~writes);
+        }
+    }
+}
+
+void Tlb::revoke_all_writes() {
+    const uint8_t writes = tlb_right(Access::Write, false) | tlb_right(Access::Write, true);
+    for (auto& e : entries_) {
+        if (e.tag != TlbEntry::kInvalid) {
+            e.revoked |= static_cast<uint8_t>(e.rights & writes);
             e.rights &= static_cast<uint8_t>(~writes);
         }
     }

@@ -23,6 +23,11 @@ struct TlbEntry {
     uint64_t physical_page = 0; // guest-physical address of the 4 KiB page
     uint8_t* host = nullptr;    // the page in host memory, or null for MMIO
     uint8_t rights = 0;         // tlb_right() bits
+    // Write rights the mapping has but a page protection took away (decoded
+    // code, dirty tracking): restored without a page walk once the write has
+    // gone through the slow path, so protecting a page never changes what
+    // the guest sees (no extra walks, no extra accessed bits).
+    uint8_t revoked = 0;
     bool global = false;
     // log2 of the guest mapping's size in 4 KiB pages: 0, 9 (2 MiB) or 18 (1 GiB).
     uint8_t large_shift = 0;
@@ -58,6 +63,13 @@ public:
     void flush_page(uint64_t linear);
     // Called when a physical page starts holding decoded code.
     void revoke_writes_to(uint64_t physical_page);
+    // Called when dirty tracking starts over.
+    void revoke_all_writes();
+    // The entry for `linear` whatever its rights, or nullptr.
+    TlbEntry* find_any(uint64_t linear) {
+        TlbEntry& e = entries_[slot(linear)];
+        return e.tag == (linear >> 12) ? &e : nullptr;
+    }
 
     // Grows with every flush, so a cached translation (the interpreter's
     // current code page) can tell it may be stale.

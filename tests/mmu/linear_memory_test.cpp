@@ -1,5 +1,6 @@
 #include "replay-engine/mmu/linear_memory.h"
 
+#include <algorithm>
 #include <cstring>
 #include <doctest/doctest.h>
 #include <map>
@@ -134,4 +135,40 @@ TEST_CASE("the debugger view has no side effects") {
     CHECK(f.mem.debug_read(0x404000, buf) == 16);
     CHECK(buf[0] == 0xff);
     CHECK(f.mmio.reads.empty());
+}
+
+TEST_CASE("dirty tracking reports each written page once per round, without page walks") {
+    Fixture f;
+    std::vector<uint64_t> code_writes;
+    f.mem.set_code_write_observer([&](uint64_t page) { code_writes.push_back(page); });
+    f.mem.write<uint64_t>(0x400000, 1, true); // fill the TLB with write rights
+    f.mem.start_dirty_tracking();
+    // Clear the accessed bit of the PTE: a page walk would set it again.
+    uint64_t pte;
+    std::memcpy(&pte, f.ram.host(0x4000, 8), 8);
+    pte &= ~0x20ULL;
+    std::memcpy(f.ram.host(0x4000, 8), &pte, 8);
+
+    f.mem.write<uint64_t>(0x400010, 2, true);
+    f.mem.write<uint64_t>(0x400018, 3, true);
+    f.mem.write<uint8_t>(0x401000, 4, true);
+    uint8_t byte = 5;
+    f.mem.debug_write(0x402000, std::span(&byte, 1));
+    auto dirty = f.mem.take_dirty_pages();
+    std::sort(dirty.begin(), dirty.end());
+    CHECK(dirty == std::vector<uint64_t>{0x100000, 0x101000, 0x102000});
+    std::memcpy(&pte, f.ram.host(0x4000, 8), 8);
+    CHECK((pte & 0x20) == 0); // the restored write right needed no walk
+
+    // A new round: only pages written since the last take.
+    f.mem.write<uint64_t>(0x400020, 6, true);
+    CHECK(f.mem.take_dirty_pages() == std::vector<uint64_t>{0x100000});
+    CHECK(f.mem.take_dirty_pages().empty());
+
+    // A page that holds code and is tracked: both observers see the write.
+    f.mem.protect_code_page(0x101000);
+    f.mem.write<uint8_t>(0x401008, 7, true);
+    CHECK(code_writes == std::vector<uint64_t>{0x101000});
+    CHECK(f.mem.take_dirty_pages() == std::vector<uint64_t>{0x101000});
+    CHECK(*f.ram.host(0x101008, 1) == 7);
 }
