@@ -4,22 +4,7 @@
  * other registers are random. Each snippet lands in section
  * krr_snippet_table as (name, begin, end). */
 
-    .macro SNIPPET name
-    .pushsection .rodata.krr_snippet_names, "a"
-.Lname_\name: .asciz "\name"
-    .popsection
-    .pushsection .rodata.krr_snippet_code, "a"
-.Lbegin_\name:
-    .endm
-
-    .macro END_SNIPPET name
-.Lend_\name:
-    .popsection
-    .pushsection krr_snippet_table, "aw"
-    .balign 8
-    .quad .Lname_\name, .Lbegin_\name, .Lend_\name
-    .popsection
-    .endm
+#include "snippet_macros.inc"
 
 /* ---- data transfer ---- */
 SNIPPET mov_registers

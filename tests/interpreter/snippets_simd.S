@@ -2,22 +2,7 @@
  * snippets.S for the conventions: r15 = data window, rsp in its middle,
  * everything else random, including the XMM, ST and MXCSR contents). */
 
-    .macro SNIPPET name
-    .pushsection .rodata.krr_snippet_names, "a"
-.Lname_\name: .asciz "\name"
-    .popsection
-    .pushsection .rodata.krr_snippet_code, "a"
-.Lbegin_\name:
-    .endm
-
-    .macro END_SNIPPET name
-.Lend_\name:
-    .popsection
-    .pushsection krr_snippet_table, "aw"
-    .balign 8
-    .quad .Lname_\name, .Lbegin_\name, .Lend_\name
-    .popsection
-    .endm
+#include "snippet_macros.inc"
 
 /* ---- SSE/SSE2 data movement ---- */
 SNIPPET sse_moves
