@@ -248,8 +248,7 @@ GdbRequest parse_v_packet(std::string_view payload) {
         return MustReplyEmpty{};
     }
     if (consume_prefix(body, "vKill;")) {
-        parse_pid(body);
-        return Kill{};
+        return Kill{parse_pid(body)};
     }
     return UnknownRequest{std::string(payload)};
 }

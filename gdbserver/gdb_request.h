@@ -166,7 +166,9 @@ struct MustReplyEmpty { // vMustReplyEmpty
 struct StartNoAckMode { // QStartNoAckMode
     bool operator==(const StartNoAckMode&) const = default;
 };
+// `k` wants no reply (gdb drops the connection); `vKill;pid` wants OK.
 struct Kill { // k, vKill;pid
+    std::optional<int64_t> pid;
     bool operator==(const Kill&) const = default;
 };
 struct Detach { // D, D;pid

@@ -106,8 +106,10 @@ public:
             r.end_session = true;
             return r;
         }
-        if (std::holds_alternative<Kill>(request)) {
-            return Reply{"", true, true};
+        if (auto* k = std::get_if<Kill>(&request)) {
+            Reply r = k->pid ? ok_reply() : Reply{"", true, false};
+            r.end_session = true;
+            return r;
         }
         if (std::holds_alternative<MalformedRequest>(request)) {
             return error_reply(1);
@@ -327,4 +329,25 @@ TEST_CASE("gdb 13 connects, reads registers and memory, writes a register and de
         fetched_description |= std::holds_alternative<ReadFeatureDocument>(r);
     }
     CHECK(fetched_description);
+}
+
+TEST_CASE("gdb 13 kills with vKill and the session ends") {
+    FixedTarget target;
+    testing::GdbRun run;
+    GdbConnection::End end = GdbConnection::End::PeerClosed;
+    {
+        ServerThread server(target);
+        run = testing::run_gdb_batch({
+            "set remotetimeout 5",
+            "target remote 127.0.0.1:" + std::to_string(server.listener.port()),
+            "kill",
+        });
+        server.finish();
+        end = server.end;
+    }
+    INFO(run.output);
+    CHECK(end == GdbConnection::End::SessionEnded);
+    CHECK(run.output.find("[Inferior 1 (process 1) killed]") != std::string::npos);
+    REQUIRE_FALSE(target.seen.empty());
+    CHECK(target.seen.back() == GdbRequest{Kill{1}});
 }

@@ -221,8 +221,8 @@ TEST_CASE("thread selection and queries") {
 }
 
 TEST_CASE("kill, detach and monitor commands") {
-    parsed_as<Kill>("k");
-    parsed_as<Kill>("vKill;1");
+    CHECK(parsed_as<Kill>("k") == Kill{});
+    CHECK(parsed_as<Kill>("vKill;1") == Kill{1});
     CHECK(malformed("vKill;"));
     CHECK(malformed("kx"));
     CHECK(parsed_as<Detach>("D") == Detach{});
