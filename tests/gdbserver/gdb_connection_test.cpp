@@ -111,6 +111,23 @@ public:
             r.end_session = true;
             return r;
         }
+        if (std::holds_alternative<InsertBreakpoint>(request) ||
+            std::holds_alternative<RemoveBreakpoint>(request)) {
+            return ok_reply();
+        }
+        if (std::holds_alternative<QueryResumeActions>(request)) {
+            return resume_actions_reply();
+        }
+        if (auto* r = std::get_if<Resume>(&request)) {
+            return resume(!r->actions.empty() && r->actions[0].kind == ResumeAction::Kind::Step);
+        }
+        if (std::holds_alternative<Step>(request) || std::holds_alternative<Continue>(request)) {
+            return resume(std::holds_alternative<Step>(request));
+        }
+        if (std::holds_alternative<ReverseStep>(request) ||
+            std::holds_alternative<ReverseContinue>(request)) {
+            return stop(StopCause::ReplayBegin, 0);
+        }
         if (std::holds_alternative<MalformedRequest>(request)) {
             return error_reply(1);
         }
@@ -121,6 +138,29 @@ public:
             return stop_reply(s);
         }
         return empty_reply();
+    }
+
+    // A step advances rip by one; the first continue writes 0x11 to 0x1000
+    // and stops there as a write watchpoint; the next reaches the end.
+    Reply resume(bool step) {
+        if (step) {
+            cpu.rip += 1;
+            return stop(StopCause::Signal, 0);
+        }
+        if (memory[0x1000] != 0x11) {
+            memory[0x1000] = 0x11;
+            return stop(StopCause::WriteWatchpoint, 0x1000);
+        }
+        return stop(StopCause::ReplayEnd, 0);
+    }
+
+    Reply stop(StopCause cause, uint64_t address) {
+        StopReply s;
+        s.cause = cause;
+        s.address = address;
+        s.thread = ThreadId{true, 1, 1};
+        s.multiprocess = multiprocess;
+        return stop_reply(s);
     }
 
     CpuState cpu;
@@ -350,4 +390,44 @@ TEST_CASE("gdb 13 kills with vKill and the session ends") {
     CHECK(run.output.find("[Inferior 1 (process 1) killed]") != std::string::npos);
     REQUIRE_FALSE(target.seen.empty());
     CHECK(target.seen.back() == GdbRequest{Kill{1}});
+}
+
+TEST_CASE("gdb 13 steps, reverse-steps and continues to a watchpoint with krr's stop replies") {
+    FixedTarget target;
+    testing::GdbRun run;
+    {
+        ServerThread server(target);
+        run = testing::run_gdb_batch({
+            "set remotetimeout 5",
+            "target remote 127.0.0.1:" + std::to_string(server.listener.port()),
+            "stepi",
+            "reverse-stepi",
+            "watch *(unsigned char*)0x1000",
+            "continue",
+            "continue",
+            "detach",
+        });
+        server.finish();
+    }
+    INFO(run.output);
+    CHECK(run.output.find("0x0000000000401001 in ?? ()") != std::string::npos);
+    // replaylog:begin and replaylog:end both read as the edge of the history.
+    const size_t first_edge = run.output.find("No more reverse-execution history.");
+    CHECK(first_edge != std::string::npos);
+    CHECK(run.output.find("No more reverse-execution history.", first_edge + 1) !=
+          std::string::npos);
+    CHECK(run.output.find("Hardware watchpoint 1: *(unsigned char*)0x1000") != std::string::npos);
+    CHECK(run.output.find("Old value = 222 '\\336'") != std::string::npos);
+    CHECK(run.output.find("New value = 17 '\\021'") != std::string::npos);
+    bool reverse_step_sent = false;
+    bool watchpoint_inserted = false;
+    for (const GdbRequest& r : target.seen) {
+        reverse_step_sent |= std::holds_alternative<ReverseStep>(r);
+        if (auto* z = std::get_if<InsertBreakpoint>(&r)) {
+            watchpoint_inserted |=
+                *z == InsertBreakpoint{BreakpointType::WriteWatchpoint, 0x1000, 1};
+        }
+    }
+    CHECK(reverse_step_sent);
+    CHECK(watchpoint_inserted);
 }
