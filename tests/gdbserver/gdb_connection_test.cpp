@@ -1,7 +1,7 @@
 #include "gdbserver/gdb_connection.h"
 #include "gdbserver/x86_64_target.h"
 #include "guest-model/error.h"
-#include "tests/gdbserver/gdb_tool.h"
+#include "tests/gdbserver/gdb_batch.h"
 
 #include <arpa/inet.h>
 #include <atomic>

@@ -1,7 +1,9 @@
 #include "gdbserver/x86_64_target.h"
 #include "guest-model/error.h"
-#include "tests/gdbserver/gdb_tool.h"
+#include "tests/gdbserver/gdb_batch.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <doctest/doctest.h>
 #include <map>

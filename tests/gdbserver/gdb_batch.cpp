@@ -1,4 +1,4 @@
-#include "tests/gdbserver/gdb_tool.h"
+#include "tests/gdbserver/gdb_batch.h"
 
 #include <cstdio>
 #include <sys/wait.h>
