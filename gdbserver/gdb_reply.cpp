@@ -37,6 +37,10 @@ Reply hex_reply(std::span<const uint8_t> bytes) {
     return Reply{encode_hex(bytes)};
 }
 
+Reply hex_text_reply(std::string_view text) {
+    return Reply{encode_hex(text)};
+}
+
 std::string format_thread_id(const ThreadId& thread, bool multiprocess) {
     if (multiprocess) {
         return "p" + format_id_part(thread.has_pid ? thread.pid : 1) + "." +

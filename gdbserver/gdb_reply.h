@@ -30,6 +30,10 @@ Reply empty_reply();
 // Register or memory contents, two hex digits per byte in memory order.
 Reply hex_reply(std::span<const uint8_t> bytes);
 
+// Text for gdb to print, hex-encoded: the answer to qRcmd (monitor
+// commands) and to qThreadExtraInfo.
+Reply hex_text_reply(std::string_view text);
+
 // `pPID.TID` when gdb and the server agreed on multiprocess, else `TID`.
 std::string format_thread_id(const ThreadId& thread, bool multiprocess);
 

@@ -128,6 +128,12 @@ public:
             std::holds_alternative<ReverseContinue>(request)) {
             return stop(StopCause::ReplayBegin, 0);
         }
+        if (auto* m = std::get_if<MonitorCommand>(&request)) {
+            return hex_text_reply("monitor heard '" + m->command + "'\n");
+        }
+        if (std::holds_alternative<QueryThreadExtraInfo>(request)) {
+            return hex_text_reply("vCPU 0");
+        }
         if (std::holds_alternative<MalformedRequest>(request)) {
             return error_reply(1);
         }
@@ -344,6 +350,8 @@ TEST_CASE("gdb 13 connects, reads registers and memory, writes a register and de
             "x/4xb 0x1000",
             "p/x $cr3",
             "p/x $fs_base",
+            "monitor goto 1000",
+            "info threads",
             "set $rax = 0x1234",
             "p/x $rax",
             "detach",
@@ -361,6 +369,8 @@ TEST_CASE("gdb 13 connects, reads registers and memory, writes a register and de
     CHECK(run.output.find("$2 = 0x7f0000001000") != std::string::npos);
     CHECK(run.output.find("$3 = 0x1234") != std::string::npos);
     CHECK(run.output.find("[Inferior 1 (process 1) detached]") != std::string::npos);
+    CHECK(run.output.find("monitor heard 'goto 1000'") != std::string::npos);
+    CHECK(run.output.find("Thread 1.1 (vCPU 0)") != std::string::npos);
     CHECK(target.cpu.gpr[RAX] == 0x1234);
     CHECK(target.multiprocess);
     // gdb fetched the description rather than guessing the architecture.

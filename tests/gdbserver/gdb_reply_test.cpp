@@ -12,6 +12,7 @@ TEST_CASE("plain replies") {
     CHECK_FALSE(empty_reply().silent);
     const uint8_t bytes[] = {0x00, 0x7f, 0x80, 0xff};
     CHECK(hex_reply(bytes).payload == "007f80ff");
+    CHECK(hex_text_reply("ok\n").payload == "6f6b0a");
 }
 
 TEST_CASE("thread ids are formatted in both modes") {
