@@ -48,6 +48,10 @@ Interpreter::Interpreter(VcpuState& vcpu, GuestMemory& ram, CpuEnvironment& envi
 void Interpreter::state_changed_externally() {
     sync_paging(vcpu_.cpu, memory_);
     memory_.tlb().flush_all();
+    // Guest memory may have changed under us (a checkpoint restored): no
+    // decoded instruction can be trusted.
+    code_cache_.clear();
+    memory_.unprotect_all_code_pages();
 }
 
 void Interpreter::invalidate_code_page(uint64_t physical_page) {

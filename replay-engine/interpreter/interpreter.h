@@ -54,8 +54,9 @@ public:
     void deliver_external_interrupt(uint8_t vector);
     void deliver_nmi();
 
-    // Re-read the control registers into the MMU and drop cached state: call
-    // after changing CpuState from outside (snapshot restore, debugger).
+    // Re-read the control registers into the MMU and drop every cached
+    // translation and decoded instruction: call after changing CpuState or
+    // guest memory from outside (checkpoint restore, debugger).
     void state_changed_externally();
 
     VcpuState& vcpu() { return vcpu_; }

@@ -31,6 +31,12 @@ void LinearMemory::unprotect_code_page(uint64_t physical_page) {
     }
 }
 
+void LinearMemory::unprotect_all_code_pages() {
+    for (uint8_t& flags : page_flags_) {
+        flags &= static_cast<uint8_t>(~kCodePage);
+    }
+}
+
 bool LinearMemory::is_code_page(uint64_t physical_page) const {
     uint64_t index = physical_page >> 12;
     return index < page_flags_.size() && (page_flags_[index] & kCodePage);

@@ -48,6 +48,7 @@ public:
     void protect_code_page(uint64_t physical_page);
     void unprotect_code_page(uint64_t physical_page);
     bool is_code_page(uint64_t physical_page) const;
+    void unprotect_all_code_pages();
 
     // Dirty tracking (for replay checkpoints): every RAM page written from
     // now on is collected, once, by take_dirty_pages(), which also starts

@@ -3,12 +3,13 @@
 # replayed with --verify; the replay's console must equal the recorded run's
 # console byte for byte. A trace with one input changed or dropped must fail
 # verification and name the input. Usage:
-#   record_replay_test.sh KRR WORKLOAD RACE_WORKLOAD TRACE_MUTATE
+#   record_replay_test.sh KRR WORKLOAD RACE_WORKLOAD TRACE_MUTATE TIMELINE_CHECK
 set -u
 krr="$1"
 workload="$2"
 race="$3"
 mutate="$4"
+timeline="$5"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -44,6 +45,16 @@ check_workload uname -- uname -a
 check_workload workload --file "$workload:/workload" -- /workload
 check_workload race --file "$race:/race" -- /race
 check_workload shell -- sh -c 'cat /proc/cpuinfo | head -5; ls -l /proc/self/; sleep 1; echo done'
+
+# Time travel: seeking backward and forward (and stepping back at the end)
+# lands in exactly the states a forward replay had there.
+if [ -d "$work/workload.trace" ]; then
+    if "$timeline" "$work/workload.trace" >"$work/timeline.out" 2>&1; then
+        pass "seek/step back: $(tail -1 "$work/timeline.out")"
+    else
+        fail "seek/step back: $(tail -3 "$work/timeline.out")"
+    fi
+fi
 
 # Fault injection: change one input's value, and drop one, in copies.
 base="$work/uname.trace"
