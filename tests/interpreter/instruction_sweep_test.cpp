@@ -7,8 +7,8 @@
 #include "replay-engine/cpu/decoder.h"
 #include "replay-engine/mmu/guest_fault.h"
 #include "tests/interpreter/sweep_encoder.h"
-#include "tests/interpreter/sweep_machine.h"
 #include "tests/interpreter/sweep_rows.h"
+#include "tests/interpreter/user_mode_machine.h"
 #include "tests/support/native_oracle.h"
 
 #include <chrono>
@@ -163,7 +163,7 @@ std::string describe_state(const CpuState& s) {
 
 // The differences between the two outcomes, one per line; empty when equal.
 std::string differences(const testing::NativeOutcome& native,
-                        const testing::SweepOutcome& emulated) {
+                        const testing::EmulatedOutcome& emulated) {
     std::ostringstream o;
     if (!emulated.ok) {
         o << "  interpreter stopped: " << emulated.error << "\n";
@@ -240,7 +240,7 @@ bool loads_segment_register(cpu::OpcodeId id) {
 TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU") {
     const auto started = std::chrono::steady_clock::now();
     NativeOracle oracle;
-    krr::testing::SweepMachine machine;
+    krr::testing::UserModeMachine machine;
     const uint64_t seed = environment_number("KRR_SWEEP_SEED", kSeed);
     const int states_per_row =
         static_cast<int>(environment_number("KRR_SWEEP_STATES", kStatesPerRow));

@@ -48,6 +48,10 @@ UserModeMachine::UserModeMachine() : devices_(std::make_unique<NoDevices>()) {
     put(kGdt + 0x30, 0x00affb000000ffffULL);
     put(kGdt + 0x40, 0x0000890000000067ULL | ((kTss & 0xffffff) << 16));
     put(kTss + 4, kKernelStack);
+    // The I/O map base (offset 0x66) past the limit, as Linux lays out the TSS
+    // of a task without ioperm: port I/O at CPL 3 faults as it does natively.
+    const uint16_t no_io_bitmap = 0x68;
+    std::memcpy(ram_.host(kTss + 0x66, 2), &no_io_bitmap, 2);
     // Each landing holds HLT, so the interpreter stops right after a delivery
     // instead of running on into whatever follows.
     std::memset(ram_.host(kLanding, 256 * 16), 0xf4, 256 * 16);

@@ -2,7 +2,8 @@
 // interpreter at the same addresses the native oracle uses: the code page at
 // NativeOracle::kCodeAddress, the data window at kWindowAddress with an
 // unmapped guard page after it, CPL 3, and an IDT whose every vector lands on
-// its own supervisor address so a delivered fault is recognised by RIP.
+// its own supervisor address so a delivered fault is recognised by RIP. The
+// TSS has no I/O permission bitmap, so port I/O at CPL 3 faults.
 #pragma once
 
 #include "guest-model/cpuid_table.h"
