@@ -5,13 +5,10 @@
 // progress made so far, exactly as on hardware.
 #include "replay-engine/alu/alu.h"
 #include "replay-engine/interpreter/handler_table.h"
+#include "replay-engine/interpreter/io_permission.h"
 #include "replay-engine/interpreter/operand_width.h"
 
 namespace krr {
-
-// The TSS I/O permission check of IN/OUT (system_instructions.cpp); INS and
-// OUTS make the same check. Throws #GP when the port is not allowed.
-void check_io_permission(Interpreter& in, uint16_t port, int size);
 
 namespace {
 

@@ -4,6 +4,7 @@
 // permission bitmap), and the hints and fences that do nothing here.
 #include "replay-engine/cpu/opcode_table.h"
 #include "replay-engine/interpreter/handler_table.h"
+#include "replay-engine/interpreter/io_permission.h"
 #include "replay-engine/system/control_registers.h"
 #include "replay-engine/system/control_transfer.h"
 #include "replay-engine/system/descriptor_tables.h"
