@@ -426,6 +426,11 @@ private:
         emit32(code, kImageOffset);
         code.append({0x48, 0x8b, 0x87}); // mov rax, [rdi + rax]
         emit32(code, kRaxOffset);
+        // The guest's status flags (only those: DF, TF and AC stay the
+        // host's), for FCMOVcc, which tests CF, ZF and PF.
+        code.append({0xff, 0xb7}); // push qword [rdi + rflags]
+        emit32(code, kRflagsOffset);
+        code.push_back(0x9d); // popfq
         size_t instruction_offset = code.size;
         code.append(encoding);
         code.append({0x48, 0x89, 0x87}); // mov [rdi + rax], rax
@@ -577,6 +582,7 @@ void execute_xmm_only(Interpreter& in, const cpu::DecodedInstruction& insn,
     MemoryOperand mem = memory_operand(insn, false);
     uint64_t linear = 0;
     HostOperation op;
+    op.rflags = (in.cpu().rflags & kStatusFlags) | 2;
     std::span<uint8_t> staged(op.memory.data(), static_cast<size_t>(mem.size));
     if (mem.index >= 0) {
         linear = in.linear_address(insn);
@@ -658,6 +664,7 @@ void execute_on_host(Interpreter& in, const cpu::DecodedInstruction& insn,
     }
     uint64_t linear = 0;
     HostOperation op;
+    op.rflags = (in.cpu().rflags & kStatusFlags) | 2;
     std::span<uint8_t> staged(op.memory.data(), static_cast<size_t>(mem.size));
     if (mem.index >= 0) {
         linear = in.linear_address(insn);

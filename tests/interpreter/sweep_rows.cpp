@@ -46,16 +46,6 @@ std::string_view allowed_mismatch(OpcodeId id) {
     case OpcodeId::FLDENV_M:
         return "x87 environment with a 66 prefix: the CPU uses the 14-byte 16-bit layout, krr "
                "the 28-byte 32-bit one";
-    case OpcodeId::FCMOVB_ST0STi:
-    case OpcodeId::FCMOVE_ST0STi:
-    case OpcodeId::FCMOVBE_ST0STi:
-    case OpcodeId::FCMOVU_ST0STi:
-    case OpcodeId::FCMOVNB_ST0STi:
-    case OpcodeId::FCMOVNE_ST0STi:
-    case OpcodeId::FCMOVNBE_ST0STi:
-    case OpcodeId::FCMOVNU_ST0STi:
-        return "FCMOVcc tests the host's CF/ZF/PF: fpu_state.cpp's stub does not load the "
-               "guest's RFLAGS before the re-encoded instruction";
     case OpcodeId::FBSTP_Mt_DF:
     case OpcodeId::FSTP_Mt_DB:
         return "a 10-byte store that crosses into the unmapped page: the CPU has written the "
