@@ -5,6 +5,8 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <termios.h>
+#include <unistd.h>
 
 namespace krr::cli {
 
@@ -70,9 +72,30 @@ std::vector<OptionSpec> guest_run_option_specs() {
     return options;
 }
 
-GuestRunResult run_guest_on_console(const GuestRunOptions& options, const ParsedArgs& args,
+GuestRunResult run_guest_on_console(const GuestRunOptions& given, const ParsedArgs& args,
                                     const char* command) {
     std::signal(SIGINT, on_sigint);
+    // What is typed goes to the guest's console. On a terminal, the guest's
+    // tty echoes it, so the local echo is turned off for the run (lines are
+    // still sent on Enter, and Ctrl-C still stops krr).
+    GuestRunOptions options = given;
+    options.console_input_fd = STDIN_FILENO;
+    struct TerminalEcho {
+        bool saved = false;
+        termios original{};
+        TerminalEcho() {
+            if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &original) == 0) {
+                termios quiet = original;
+                quiet.c_lflag &= static_cast<tcflag_t>(~ECHO);
+                saved = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
+            }
+        }
+        ~TerminalEcho() {
+            if (saved) {
+                tcsetattr(STDIN_FILENO, TCSANOW, &original);
+            }
+        }
+    } echo_off;
     auto console = [](uint8_t byte) {
         std::fputc(byte, stdout);
         if (byte == '\n') {

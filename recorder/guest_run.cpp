@@ -19,7 +19,9 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <poll.h>
 #include <thread>
+#include <unistd.h>
 #include <unordered_map>
 
 namespace krr {
@@ -203,6 +205,7 @@ GuestRunResult run_guest(const GuestRunOptions& options,
 
     MachineEvents events;
     std::unique_ptr<TraceRecorder> recorder;
+    bool command_started = false;
     bool snapshot_pending = false;
     events.console_output = [&](uint8_t byte) {
         console(byte);
@@ -229,6 +232,7 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     events.control = [&](const ControlEvent& event) {
         switch (event.kind) {
         case ControlEvent::Kind::CommandStarts:
+            command_started = true;
             if (options.record_path && !recorder && accelerator) {
                 // Snapshot between instructions: stop after this OUT retires.
                 snapshot_pending = true;
@@ -261,6 +265,52 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     Machine machine(config, events);
     EmulatorAccelerator emulator(machine);
     accelerator = &emulator;
+    // Console input: a reader thread queues bytes, the emulator thread hands
+    // them to the UART between slices. What the guest reads of them reaches
+    // it through UART port reads, which the recording logs like any input.
+    std::mutex input_mutex;
+    std::vector<uint8_t> pending_input;
+    // Held until the command starts: what arrives earlier would reach the
+    // kernel's serial driver during boot, which discards it.
+    emulator.set_slice_hook([&] {
+        if (!command_started) {
+            return;
+        }
+        std::lock_guard lock(input_mutex);
+        if (!pending_input.empty()) {
+            machine.console_input(pending_input);
+            pending_input.clear();
+        }
+    });
+    std::atomic<bool> input_done{false};
+    std::thread input_reader;
+    if (options.console_input_fd >= 0) {
+        input_reader = std::thread([&] {
+            while (!input_done) {
+                pollfd p{options.console_input_fd, POLLIN, 0};
+                if (poll(&p, 1, 50) <= 0) {
+                    continue;
+                }
+                uint8_t buf[256];
+                ssize_t n = read(options.console_input_fd, buf, sizeof buf);
+                if (n <= 0) {
+                    return; // end of input: the guest just sees no more
+                }
+                std::lock_guard lock(input_mutex);
+                pending_input.insert(pending_input.end(), buf, buf + n);
+            }
+        });
+    }
+    struct StopInputReader {
+        std::atomic<bool>& done;
+        std::thread& thread;
+        ~StopInputReader() {
+            done = true;
+            if (thread.joinable()) {
+                thread.join();
+            }
+        }
+    } stop_input_reader{input_done, input_reader};
     std::unordered_map<uint64_t, uint64_t> rip_samples;
     if (options.profile) {
         emulator.set_rip_profile(&rip_samples);

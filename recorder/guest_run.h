@@ -35,6 +35,9 @@ struct GuestRunOptions {
     // Called about every half second from another thread with vCPU 0's
     // instruction count and whether recording has started.
     std::function<void(uint64_t instructions, bool recording)> progress;
+    // A file descriptor whose bytes are typed on the guest's console (the
+    // UART's receiver), e.g. 0 for stdin; -1 for none.
+    int console_input_fd = -1;
 };
 
 // The kernel command line every krr guest gets (ARCHITECTURE.md: no TSC

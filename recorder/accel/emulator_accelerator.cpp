@@ -100,6 +100,9 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
             checkpoint_();
         }
         machine_.advance_clock(0, clock_count());
+        if (slice_hook_) {
+            slice_hook_();
+        }
         ApicRequests requests = machine_.take_apic_requests(0);
         if (requests.nmi && !vcpu.cpu.events.nmi_masked) {
             report(trace::InputKind::Nmi, kNmi, 0, 0);

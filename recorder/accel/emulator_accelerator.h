@@ -65,6 +65,10 @@ public:
     void set_input_observer(std::function<void(const trace::InputRecord&)> observer) {
         input_observer_ = std::move(observer);
     }
+    // Called between slices on the emulator's thread: the place to hand the
+    // machine what arrived from outside (console input), so devices only
+    // ever change on this thread and at instruction boundaries.
+    void set_slice_hook(std::function<void()> hook) { slice_hook_ = std::move(hook); }
     // Call `checkpoint` whenever the retired count reaches a multiple of
     // `interval` (between instructions, before any interrupt at that count).
     void set_checkpoints(uint64_t interval, std::function<void()> checkpoint) {
@@ -95,6 +99,7 @@ private:
     std::function<void(const trace::InputRecord&)> input_observer_;
     uint64_t checkpoint_interval_ = 0;
     std::function<void()> checkpoint_;
+    std::function<void()> slice_hook_;
     std::atomic<uint64_t> published_instructions_{0};
 };
 

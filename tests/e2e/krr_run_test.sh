@@ -28,6 +28,15 @@ else
     fail "uname -a (rc $rc): $(tail -3 "$work/uname.out" "$work/uname.err")"
 fi
 
+# 1b. Without a command the guest runs a shell on its console, fed from stdin.
+printf 'echo typed $((6 * 7))\nexit 5\n' | "$krr" run >"$work/shell.out" 2>&1
+rc=$?
+if [ $rc -eq 5 ] && grep -q "^typed 42" <(tr -d '\r' <"$work/shell.out"); then
+    pass "stdin reaches the guest's shell (exit 5)"
+else
+    fail "stdin to the guest shell (rc $rc): $(tail -3 "$work/shell.out")"
+fi
+
 # 2. The command's exit status is krr's.
 "$krr" run -- sh -c 'exit 42' >/dev/null 2>&1
 rc=$?
