@@ -22,7 +22,9 @@
 #include <string>
 
 using namespace krr;
+using krr::testing::kStatusAndDf;
 using krr::testing::NativeOracle;
+using krr::testing::signal_matches_vector;
 using krr::testing::SweepEncoding;
 using krr::testing::SweepTreatment;
 
@@ -39,7 +41,6 @@ uint64_t environment_number(const char* name, uint64_t fallback) {
 }
 constexpr int kUndefinedChecksPerRow = 4;
 constexpr int kDetailedFailuresPerRow = 2;
-constexpr uint64_t kStatusAndDf = 0xcd5; // CF PF AF ZF SF DF OF
 constexpr uint64_t kWindow = NativeOracle::kWindowAddress;
 
 const char* const kGprNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
@@ -50,23 +51,6 @@ const char* const kGprNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi"
 // that load them are followed by this to restore Linux's user values.
 constexpr uint8_t kSegmentReset[] = {0xb8, 0x2b, 0x00, 0x00, 0x00, 0x8e, 0xd8, 0x8e,
                                      0xc0, 0x31, 0xc0, 0x8e, 0xe0, 0x8e, 0xe8};
-
-bool signal_matches(int signal, int vector) {
-    switch (signal) {
-    case SIGSEGV:
-        return vector == kPageFault || vector == kGeneralProtection || vector == kStackFault;
-    case SIGILL:
-        return vector == kInvalidOpcode;
-    case SIGFPE:
-        return vector == kDivideError || vector == kX87Error || vector == kSimdError;
-    case SIGBUS:
-        return vector == kAlignmentCheck;
-    case SIGTRAP:
-        return vector == kBreakpoint || vector == kDebug;
-    default:
-        return false;
-    }
-}
 
 std::string hex(uint64_t v) {
     std::ostringstream o;
@@ -170,7 +154,7 @@ std::string differences(const testing::NativeOutcome& native,
         return o.str();
     }
     if (native.signal) {
-        if (!signal_matches(native.signal, emulated.vector)) {
+        if (!signal_matches_vector(native.signal, emulated.vector)) {
             o << "  native signal " << native.signal << ", emulated vector " << emulated.vector
               << "\n";
         }

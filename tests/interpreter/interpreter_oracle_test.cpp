@@ -22,29 +22,13 @@ extern const SnippetEntry __stop_krr_snippet_table[];
 }
 
 using namespace krr;
+using krr::testing::kStatusAndDf;
 using krr::testing::NativeOracle;
+using krr::testing::signal_matches_vector;
 
 namespace {
 
-constexpr uint64_t kStatusAndDf = 0xcd5; // CF PF AF ZF SF DF OF
 constexpr int kStatesPerSnippet = 24;
-
-bool signal_matches(int signal, int vector) {
-    switch (signal) {
-    case SIGSEGV:
-        return vector == kPageFault || vector == kGeneralProtection || vector == kStackFault;
-    case SIGILL:
-        return vector == kInvalidOpcode;
-    case SIGFPE:
-        return vector == kDivideError || vector == kX87Error || vector == kSimdError;
-    case SIGBUS:
-        return vector == kAlignmentCheck;
-    case SIGTRAP:
-        return vector == kBreakpoint || vector == kDebug;
-    default:
-        return false;
-    }
-}
 
 std::string hex(uint64_t v) {
     std::ostringstream o;
@@ -117,8 +101,8 @@ void randomize_fpu(FpuState& fpu, std::mt19937_64& rng) {
     for (auto& st : fpu.st) {
         st.fill(0);
         uint64_t mantissa = edge_double(rng) | ((rng() % 8) ? (1ULL << 63) : 0);
-        uint16_t exponent = static_cast<uint16_t>(
-            rng() % 4 == 0 ? ((rng() & 1) ? 0x7fff : 0) : 0x3fff + (rng() % 64) - 32);
+        uint16_t exponent = static_cast<uint16_t>(rng() % 4 == 0 ? ((rng() & 1) ? 0x7fff : 0)
+                                                                 : 0x3fff + (rng() % 64) - 32);
         exponent = static_cast<uint16_t>(exponent | ((rng() & 1) << 15));
         std::memcpy(st.data(), &mantissa, 8);
         std::memcpy(st.data() + 8, &exponent, 2);
@@ -161,7 +145,7 @@ TEST_CASE("interpreter matches the host CPU on every snippet") {
             INFO("snippet " << std::string(e->name) << ", state " << i);
             REQUIRE_MESSAGE(emulated.ok, emulated.error);
             if (native.signal) {
-                CHECK_MESSAGE(signal_matches(native.signal, emulated.vector),
+                CHECK_MESSAGE(signal_matches_vector(native.signal, emulated.vector),
                               "native signal " << native.signal << ", emulated vector "
                                                << emulated.vector);
                 CHECK(emulated.fault_rip == native.cpu.rip);

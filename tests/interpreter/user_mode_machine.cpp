@@ -4,6 +4,7 @@
 #include "replay-engine/system/descriptor_tables.h"
 #include "tests/support/native_oracle.h"
 
+#include <csignal>
 #include <cstring>
 
 namespace krr::testing {
@@ -27,6 +28,23 @@ public:
     uint64_t mmio_read(uint64_t, int) override { return ~0ULL; }
     void mmio_write(uint64_t, int, uint64_t) override {}
 };
+
+bool signal_matches_vector(int signal, int vector) {
+    switch (signal) {
+    case SIGSEGV:
+        return vector == kPageFault || vector == kGeneralProtection || vector == kStackFault;
+    case SIGILL:
+        return vector == kInvalidOpcode;
+    case SIGFPE:
+        return vector == kDivideError || vector == kX87Error || vector == kSimdError;
+    case SIGBUS:
+        return vector == kAlignmentCheck;
+    case SIGTRAP:
+        return vector == kBreakpoint || vector == kDebug;
+    default:
+        return false;
+    }
+}
 
 UserModeMachine::UserModeMachine() : devices_(std::make_unique<NoDevices>()) {
     auto put = [&](uint64_t at, uint64_t v) { std::memcpy(ram_.host(at, 8), &v, 8); };

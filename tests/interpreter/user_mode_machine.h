@@ -27,6 +27,13 @@ struct EmulatedOutcome {
     uint64_t instructions = 0;
 };
 
+// The status flags and DF: what both sides of a comparison must agree on.
+inline constexpr uint64_t kStatusAndDf = 0xcd5; // CF PF AF ZF SF DF OF
+
+// Whether the signal the native oracle's child got is what the exception
+// `vector` delivered in the emulator becomes under Linux.
+bool signal_matches_vector(int signal, int vector);
+
 class UserModeMachine {
 public:
     UserModeMachine();
