@@ -576,33 +576,48 @@ void write_staged(Interpreter& in, uint64_t linear, std::span<const uint8_t> sta
     }
 }
 
-void execute_xmm_only(Interpreter& in, const cpu::DecodedInstruction& insn,
-                      const HostExecution& how) {
-    CpuState& cpu = in.cpu();
-    MemoryOperand mem = memory_operand(insn, false);
+// What both host paths do before running an instruction: check and stage
+// the memory operand (read unless it is only written), and put a general
+// register operand in RAX. Returns the linear address and the GPR that is the
+// destination (-1 when none).
+struct StagedOperands {
     uint64_t linear = 0;
-    HostOperation op;
-    op.rflags = (in.cpu().rflags & kStatusFlags) | 2;
-    std::span<uint8_t> staged(op.memory.data(), static_cast<size_t>(mem.size));
+    int gpr_destination = -1;
+};
+
+StagedOperands stage_operands(Interpreter& in, const cpu::DecodedInstruction& insn,
+                              const HostExecution& how, const MemoryOperand& mem, HostOperation& op,
+                              std::span<uint8_t> staged) {
+    const CpuState& cpu = in.cpu();
+    StagedOperands out;
     if (mem.index >= 0) {
-        linear = in.linear_address(insn);
-        if (how.aligned && mem.size == 16 && (linear & 15) != 0) {
+        out.linear = in.linear_address(insn);
+        if (how.aligned && mem.size == 16 && (out.linear & 15) != 0) {
             throw GuestFault::gp(0);
         }
         if (!mem.written) {
-            read_staged(in, linear, staged);
+            read_staged(in, out.linear, staged);
         }
     }
-    int gpr_destination = -1;
     for (int i = 0; i < insn.operand_count; ++i) {
         const cpu::Operand& o = insn.operands[static_cast<size_t>(i)];
         if (o.kind == cpu::OperandKind::Gpr) {
             op.rax = cpu.gpr[o.reg];
             if (i == 0) {
-                gpr_destination = o.reg;
+                out.gpr_destination = o.reg;
             }
         }
     }
+    return out;
+}
+
+void execute_xmm_only(Interpreter& in, const cpu::DecodedInstruction& insn,
+                      const HostExecution& how) {
+    CpuState& cpu = in.cpu();
+    MemoryOperand mem = memory_operand(insn, false);
+    HostOperation op;
+    std::span<uint8_t> staged(op.memory.data(), static_cast<size_t>(mem.size));
+    const auto [linear, gpr_destination] = stage_operands(in, insn, how, mem, op, staged);
     const std::array<int, 2> xmm = xmm_registers(insn);
     std::array<std::array<uint8_t, 16>, 2> saved{};
     for (size_t i = 0; i < 2; ++i) {
@@ -662,29 +677,11 @@ void execute_on_host(Interpreter& in, const cpu::DecodedInstruction& insn,
     if (how.memory_size != 0) {
         mem.size = how.memory_size;
     }
-    uint64_t linear = 0;
     HostOperation op;
-    op.rflags = (in.cpu().rflags & kStatusFlags) | 2;
+    // The guest's status flags, which the whole-state stub loads (FCMOVcc).
+    op.rflags = (cpu.rflags & kStatusFlags) | 2;
     std::span<uint8_t> staged(op.memory.data(), static_cast<size_t>(mem.size));
-    if (mem.index >= 0) {
-        linear = in.linear_address(insn);
-        if (how.aligned && mem.size == 16 && (linear & 15) != 0) {
-            throw GuestFault::gp(0);
-        }
-        if (!mem.written) {
-            read_staged(in, linear, staged);
-        }
-    }
-    int gpr_destination = -1;
-    for (int i = 0; i < insn.operand_count; ++i) {
-        const cpu::Operand& o = insn.operands[static_cast<size_t>(i)];
-        if (o.kind == cpu::OperandKind::Gpr) {
-            op.rax = cpu.gpr[o.reg];
-            if (i == 0) {
-                gpr_destination = o.reg;
-            }
-        }
-    }
+    const auto [linear, gpr_destination] = stage_operands(in, insn, how, mem, op, staged);
     const uint32_t guest_mxcsr = cpu.fpu.mxcsr;
     store_fxsave_image(cpu.fpu, op.image, true);
     // The host never traps: every SIMD exception is masked while it runs
