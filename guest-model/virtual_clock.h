@@ -21,6 +21,11 @@
 
 namespace krr {
 
+// The snapshot's device-state entry that carries the emulator's clock offset
+// (instructions' worth of time skipped while halted before the snapshot),
+// written by the recorder and read by replay.
+inline constexpr const char* kEmulatorClockDevice = "emulator-clock";
+
 class VirtualClock {
 public:
     static constexpr uint64_t kNanosecondsPerInstruction = 4;

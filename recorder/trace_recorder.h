@@ -7,6 +7,7 @@
 #pragma once
 
 #include "guest-model/trace/trace_writer.h"
+#include "guest-model/virtual_clock.h"
 #include "recorder/accel/emulator_accelerator.h"
 #include "recorder/machine/machine.h"
 
@@ -22,10 +23,6 @@ namespace krr {
 // a few percent of recording time, and a divergence is still caught within
 // one interval of where it happened (and at the end, always).
 inline constexpr uint64_t kStateHashInterval = 1ULL << 28;
-
-// The device-state entry that carries the emulator's virtual clock offset
-// (instructions' worth of time skipped while halted before the snapshot).
-inline constexpr const char* kEmulatorClockDevice = "emulator-clock";
 
 class TraceRecorder {
 public:

@@ -21,8 +21,6 @@ namespace krr {
 
 namespace {
 
-// The device-state entry the recorder writes for the emulator's clock.
-constexpr const char* kEmulatorClockDevice = "emulator-clock";
 // COM1, whose transmit register is the console.
 constexpr uint16_t kConsolePort = 0x3f8;
 
