@@ -2,30 +2,39 @@
 // System.map: names resolve to the addresses the map gives (read here by the
 // test itself, not by krr's parser), text symbols are functions, data symbols
 // are data, and both generation and loading take well under the time a user
-// would notice.
+// would notice. With a live target (QEMU's gdb stub booting the same kernel,
+// stopped at start_kernel) disassembly and backtraces speak in kernel names.
 #include "guest-model/symbol_elf.h"
 #include "guest-model/symbols.h"
 #include "trace/temp_dir.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
+#include <signal.h>
+#include <spawn.h>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace {
 
-std::string default_system_map() {
+std::string default_kernel_file(const std::string& name) {
     const char* cache = std::getenv("KRR_CACHE");
     const char* home = std::getenv("HOME");
     std::string base = cache && *cache ? cache : std::string(home ? home : "") + "/.cache/krr";
-    return base + "/kernels/default/System.map";
+    return base + "/kernels/default/" + name;
 }
 
 struct MapEntry {
@@ -33,10 +42,17 @@ struct MapEntry {
     char type = 0;
 };
 
-// name -> entries, and how many names each address carries.
+// name -> entries, and the names each address carries.
 struct IndependentMap {
     std::map<std::string, std::vector<MapEntry>> by_name;
-    std::map<uint64_t, int> names_at;
+    std::map<uint64_t, std::vector<std::string>> names_at;
+
+    // The names of the highest place at or below `address`.
+    const std::vector<std::string>& containing(uint64_t address) const {
+        auto it = names_at.upper_bound(address);
+        REQUIRE(it != names_at.begin());
+        return std::prev(it)->second;
+    }
 };
 
 IndependentMap read_map(const std::string& path) {
@@ -49,7 +65,9 @@ IndependentMap read_map(const std::string& path) {
         fields >> address >> type >> name;
         const uint64_t a = std::stoull(address, nullptr, 16);
         m.by_name[name].push_back({a, type[0]});
-        ++m.names_at[a];
+        if (type != "A" && type != "a") {
+            m.names_at[a].push_back(name);
+        }
     }
     return m;
 }
@@ -67,7 +85,7 @@ struct GdbRun {
 };
 
 GdbRun run_gdb(const std::vector<std::string>& commands) {
-    std::string line = "gdb -nx -batch";
+    std::string line = "timeout 120 gdb -nx -batch";
     for (const auto& c : commands) {
         REQUIRE(c.find('\'') == std::string::npos);
         line += " -ex '" + c + "'";
@@ -88,26 +106,102 @@ GdbRun run_gdb(const std::vector<std::string>& commands) {
     return run;
 }
 
+// Each expected line appears as a whole line, after the previous one.
+void check_lines_in_order(const std::string& output, const std::vector<std::string>& lines) {
+    std::istringstream in(output);
+    std::string line;
+    for (const std::string& wanted : lines) {
+        bool found = false;
+        while (!found && std::getline(in, line)) {
+            found = line == wanted;
+        }
+        CHECK_MESSAGE(found, "missing, or out of order: " << wanted);
+    }
+}
+
 // The one address of a name that no other name shares, so gdb has no alias
 // to prefer when it names the address.
 uint64_t sole_address(const IndependentMap& map, const std::string& name) {
     auto it = map.by_name.find(name);
     REQUIRE_MESSAGE(it != map.by_name.end(), name << " is not in System.map");
     REQUIRE(it->second.size() == 1);
-    REQUIRE(map.names_at.at(it->second[0].address) == 1);
+    REQUIRE(map.names_at.at(it->second[0].address).size() == 1);
     return it->second[0].address;
 }
 
-} // namespace
-
-TEST_CASE("gdb 13 resolves the default kernel's System.map through the symbol file") {
-    const std::string map_path = default_system_map();
+IndependentMap load_default_map() {
+    const std::string map_path = default_kernel_file("System.map");
     if (!std::ifstream(map_path)) {
         FAIL("no System.map at " << map_path
                                  << ": run ./scripts/setup to provision the default guest");
     }
-    const IndependentMap map = read_map(map_path);
+    IndependentMap map = read_map(map_path);
     REQUIRE(map.by_name.size() > 50000);
+    return map;
+}
+
+// QEMU booting the default kernel, stopped before its first instruction,
+// with its gdb stub on a Unix socket; killed when the test ends.
+class QemuStub {
+public:
+    QemuStub(const std::string& kernel, const std::string& socket) {
+        const std::string gdb = "unix:" + socket + ",server=on,wait=off";
+        std::vector<std::string> args = {"qemu-system-x86_64",
+                                         "-M",
+                                         "microvm,acpi=off",
+                                         "-accel",
+                                         "tcg",
+                                         "-m",
+                                         "256",
+                                         "-nodefaults",
+                                         "-no-user-config",
+                                         "-display",
+                                         "none",
+                                         "-kernel",
+                                         kernel,
+                                         "-append",
+                                         "console=ttyS0 nokaslr",
+                                         "-S",
+                                         "-gdb",
+                                         gdb};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+        const int err = posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        if (err != 0) {
+            pid_ = -1;
+            FAIL("cannot start qemu-system-x86_64 (Debian package qemu-system-x86)");
+        }
+        for (int i = 0; i < 200 && !std::filesystem::exists(socket); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        REQUIRE_MESSAGE(std::filesystem::exists(socket), "QEMU made no gdb socket");
+    }
+    ~QemuStub() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+    QemuStub(const QemuStub&) = delete;
+    QemuStub& operator=(const QemuStub&) = delete;
+
+private:
+    pid_t pid_ = -1;
+};
+
+} // namespace
+
+TEST_CASE("gdb 13 resolves the default kernel's System.map through the symbol file") {
+    const std::string map_path = default_kernel_file("System.map");
+    const IndependentMap map = load_default_map();
 
     krr::test::TempDir dir;
     const std::string elf = dir / "kernel.sym";
@@ -144,23 +238,67 @@ TEST_CASE("gdb 13 resolves the default kernel's System.map through the symbol fi
         commands.push_back(c);
     }
     const GdbRun run = run_gdb(commands);
-    INFO("gdb said:\n" << run.output);
-    CHECK(run.exit_status == 0);
-    const std::string& out = run.output;
-    CHECK(out.find("Symbol \"do_sys_openat2\" is at " + hex(openat2)) != std::string::npos);
-    CHECK(out.find("do_sys_openat2 + 16 in section .text\n") != std::string::npos);
-    CHECK(out.find("Breakpoint 1 at " + hex(openat2) + "\n") != std::string::npos);
-    CHECK(out.find("vfs_read in section .text\n") != std::string::npos);
-    CHECK(out.find("type = <text variable, no debug info>") != std::string::npos);
-    CHECK(out.find("init_task + 4 in section .data\n") != std::string::npos);
-    CHECK(out.find("type = <data variable, no debug info>") != std::string::npos);
-    CHECK(out.find("Symbol \"runqueues\" is at " + hex(runqueues)) != std::string::npos);
-    // A per-CPU offset is a small number, not a place: user addresses there
-    // must not be named after per-CPU variables.
-    CHECK(out.find("No symbol matches " + hex(runqueues)) != std::string::npos);
+    {
+        INFO("gdb said:\n" << run.output);
+        CHECK(run.exit_status == 0);
+        check_lines_in_order(run.output, {
+                                             "Symbol \"do_sys_openat2\" is at " + hex(openat2) +
+                                                 " in a file compiled without debugging.",
+                                             "do_sys_openat2 + 16 in section .text",
+                                             "Breakpoint 1 at " + hex(openat2),
+                                             "vfs_read in section .text",
+                                             "type = <text variable, no debug info>",
+                                             "init_task + 4 in section .data",
+                                             "type = <data variable, no debug info>",
+                                             "Symbol \"runqueues\" is at " + hex(runqueues) +
+                                                 " in a file compiled without debugging.",
+                                             // A per-CPU offset is a small number, not a
+                                             // place: user addresses there must not be
+                                             // named after per-CPU variables.
+                                             "No symbol matches " + hex(runqueues) + ".",
+                                         });
+    }
 
     MESSAGE("symbol file for " << map.by_name.size() << " names: generated in " << generate_seconds
                                << " s, loaded by gdb in " << loading.seconds << " s");
     CHECK(generate_seconds < 5.0);
     CHECK(loading.seconds < 5.0);
+}
+
+TEST_CASE("gdb 13 on a live kernel: a breakpoint, disassembly and a backtrace in kernel names") {
+    const IndependentMap map = load_default_map();
+    krr::test::TempDir dir;
+    const std::string elf = krr::symbol_elf_for(default_kernel_file("System.map"), dir / "cache");
+    const uint64_t start_kernel = sole_address(map, "start_kernel");
+    const uint64_t fentry = sole_address(map, "__fentry__");
+
+    const std::string socket = dir / "gdb.sock";
+    QemuStub qemu(default_kernel_file("vmlinuz"), socket);
+    // A hardware breakpoint: the kernel is not in memory yet, so gdb cannot
+    // plant an int3 (nor read a prologue) at the reset vector.
+    const GdbRun run =
+        run_gdb({"set architecture i386:x86-64", "symbol-file " + elf, "target remote " + socket,
+                 "hbreak start_kernel", "continue", "x/2i $pc", "bt 2", "kill"});
+    INFO("gdb said:\n" << run.output);
+    CHECK(run.exit_status == 0);
+    check_lines_in_order(
+        run.output,
+        {
+            "Breakpoint 1, " + hex(start_kernel) + " in start_kernel ()",
+            "=> " + hex(start_kernel) + " <start_kernel>:\tcall   " + hex(fentry) + " <__fentry__>",
+            "#0  " + hex(start_kernel) + " in start_kernel ()",
+        });
+
+    // The second instruction is named by its offset into start_kernel.
+    std::smatch m;
+    const std::regex second_instruction(R"(\n   0x([0-9a-f]+) <start_kernel\+(\d+)>:)");
+    REQUIRE(std::regex_search(run.output, m, second_instruction));
+    CHECK(std::stoull(m[1].str(), nullptr, 16) - start_kernel == std::stoull(m[2].str()));
+
+    // The caller's frame is named after the map's symbol that contains its
+    // return address.
+    const std::regex caller(R"(\n#1  0x([0-9a-f]+) in (\S+) \(\))");
+    REQUIRE(std::regex_search(run.output, m, caller));
+    const auto& names = map.containing(std::stoull(m[1].str(), nullptr, 16));
+    CHECK(std::find(names.begin(), names.end(), m[2].str()) != names.end());
 }
