@@ -6,13 +6,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <gelf.h>
 #include <libelf.h>
 #include <memory>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -24,8 +22,6 @@ namespace {
 // Part of every cached file's name: a change to what the generator writes
 // must not be hidden by files an older krr left in the cache.
 constexpr const char* symbol_file_format = "v1";
-
-constexpr uint64_t max_map_size = 256u << 20;
 
 // In a kernel's map, addresses below this are per-CPU offsets (the per-CPU
 // area is linked at 0), not places in the kernel image.
@@ -279,30 +275,6 @@ Elf64_Shdr section_header(Elf64_Word name, Elf64_Word type, uint64_t flags, uint
     return h;
 }
 
-std::string read_map(const std::string& path) {
-    const std::string what = "symbols: " + path;
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        throw Error(what, errno_text(errno));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        throw Error(what, "not a regular file");
-    }
-    if (static_cast<uint64_t>(st.st_size) > max_map_size) {
-        throw Error(what, "too large for a symbol map");
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        throw Error(what, errno_text(errno));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) {
-        throw Error(what, "read failed");
-    }
-    return text.str();
-}
-
 } // namespace
 
 void write_symbol_elf(const SymbolTable& symbols, const std::string& path) {
@@ -375,7 +347,7 @@ void write_symbol_elf(const SymbolTable& symbols, const std::string& path) {
 
 std::string symbol_elf_for(const std::string& system_map_path, const std::string& cache_dir) {
     namespace fs = std::filesystem;
-    const std::string text = read_map(system_map_path);
+    const std::string text = SymbolTable::read_map_text(system_map_path);
     const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(text.data()),
                                          text.size());
     const fs::path path = fs::path(cache_dir) / ("system-map-" + content_hash_hex(bytes) + "-" +

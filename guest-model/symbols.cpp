@@ -69,6 +69,10 @@ bool better_alias(const Symbol& candidate, const Symbol& current) {
 } // namespace
 
 SymbolTable SymbolTable::load(const std::string& path) {
+    return parse(read_map_text(path), path);
+}
+
+std::string SymbolTable::read_map_text(const std::string& path) {
     const std::string what = "symbols: " + path;
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
@@ -89,7 +93,7 @@ SymbolTable SymbolTable::load(const std::string& path) {
     if (in.bad()) {
         throw Error(what, "read failed");
     }
-    return parse(text.str(), path);
+    return text.str();
 }
 
 SymbolTable SymbolTable::parse(std::string_view text, const std::string& source) {

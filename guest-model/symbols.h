@@ -32,6 +32,9 @@ public:
 
     // Throws krr::Error("symbols: <path>", why).
     static SymbolTable load(const std::string& path);
+    // The text of a map file, checked to be a regular file of sensible size,
+    // for callers that need the bytes as well (to hash them). Throws as load.
+    static std::string read_map_text(const std::string& path);
     // `source` names the text in error messages ("symbols: <source>: line N: ...").
     static SymbolTable parse(std::string_view text, const std::string& source);
 
