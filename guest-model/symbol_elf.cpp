@@ -280,6 +280,11 @@ Elf64_Shdr section_header(Elf64_Word name, Elf64_Word type, uint64_t flags, uint
 void write_symbol_elf(const SymbolTable& symbols, const std::string& path) {
     const std::string what = "symbol file: " + path;
     const Layout layout = lay_out(symbols.symbols());
+    // A symbol names its section in 16 bits, below the reserved indices.
+    if (layout.sections.size() + 4 > SHN_LORESERVE) {
+        throw Error(what, std::to_string(layout.sections.size()) +
+                              " alternations between text and data: not a kernel's map");
+    }
 
     StringTable section_names;
     const Elf64_Word symtab_name = section_names.add(".symtab");

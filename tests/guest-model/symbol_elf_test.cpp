@@ -5,6 +5,7 @@
 #include "guest-model/symbols.h"
 #include "trace/temp_dir.h"
 
+#include <cstdio>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <filesystem>
@@ -273,4 +274,21 @@ TEST_CASE("symbol ELF cache: a missing or malformed map is an error, and nothing
     CHECK_THROWS_WITH_AS(krr::symbol_elf_for(dir / "System.map", cache),
                          doctest::Contains("line 2"), krr::Error);
     CHECK((!std::filesystem::exists(cache) || std::filesystem::is_empty(cache)));
+}
+
+TEST_CASE("symbol ELF: a map whose regions alternate past ELF's section limit is refused") {
+    // Each line starts a new section; 70000 of them do not fit 16-bit indices.
+    std::string map;
+    char line[64];
+    for (uint64_t i = 0; i < 70000; ++i) {
+        std::snprintf(line, sizeof line, "%016llx %c s%llu\n",
+                      static_cast<unsigned long long>(0xffffffff81000000 + 16 * i),
+                      i % 2 ? 'd' : 't', static_cast<unsigned long long>(i));
+        map += line;
+    }
+    krr::test::TempDir dir;
+    CHECK_THROWS_WITH_AS(
+        krr::write_symbol_elf(krr::SymbolTable::parse(map, "alternating"), dir / "kernel.sym"),
+        doctest::Contains("not a kernel's map"), krr::Error);
+    CHECK(std::filesystem::is_empty(dir.path()));
 }
