@@ -544,6 +544,10 @@ void raise_unmasked_simd_exception(CpuState& cpu, uint32_t guest_mxcsr, uint32_t
 // The memory operand moves between guest memory and the staging buffer;
 // 4-, 8- and 16-byte operands take the MMU's fast path, and a 16-byte store
 // that crosses a page goes in one checked piece so a fault writes nothing.
+// An 80-bit store (FSTP m80, FBSTP) is two stores on the CPU: the 8-byte
+// significand (or BCD digits), then the 2-byte sign and exponent. When the
+// second faults, the first is already in memory; every other store here
+// writes nothing on a fault (measured on the host for each store width).
 void read_staged(Interpreter& in, uint64_t linear, std::span<uint8_t> staged) {
     LinearMemory& memory = in.memory();
     if (staged.size() == 16 || staged.size() == 8) {
@@ -559,9 +563,18 @@ void read_staged(Interpreter& in, uint64_t linear, std::span<uint8_t> staged) {
     }
 }
 
+constexpr size_t kExtendedSize = 10;
+
 void write_staged(Interpreter& in, uint64_t linear, std::span<const uint8_t> staged) {
     LinearMemory& memory = in.memory();
-    if (staged.size() == 8 || (staged.size() == 16 && (linear & 0xfff) <= 0xff0)) {
+    if (staged.size() == kExtendedSize) {
+        uint64_t significand;
+        uint16_t sign_exponent;
+        std::memcpy(&significand, staged.data(), 8);
+        std::memcpy(&sign_exponent, staged.data() + 8, 2);
+        memory.write<uint64_t>(linear, significand, in.user_mode);
+        memory.write<uint16_t>(linear + 8, sign_exponent, in.user_mode);
+    } else if (staged.size() == 8 || (staged.size() == 16 && (linear & 0xfff) <= 0xff0)) {
         for (size_t at = 0; at < staged.size(); at += 8) {
             uint64_t v;
             std::memcpy(&v, staged.data() + at, 8);

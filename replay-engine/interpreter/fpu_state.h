@@ -104,7 +104,8 @@ struct HostExecution {
     // MXCSR swapped, instead of swapping the whole FXSAVE state.
     bool xmm_only = false;
     // The memory operand's size when the row leaves it to the instruction
-    // (FNSTENV, FNSAVE and their loads); 0 takes the decoder's.
+    // (FNSTENV, FNSAVE and their loads) or reads less than its register
+    // width (the MMX PUNPCKL forms); 0 takes the decoder's.
     int memory_size = 0;
 };
 void execute_on_host(Interpreter& in, const cpu::DecodedInstruction& insn,

@@ -6,6 +6,7 @@
 // see: LDMXCSR, STMXCSR and MASKMOVDQU's implicit store through RDI.
 #include "replay-engine/interpreter/fpu_state.h"
 #include "replay-engine/interpreter/handler_table.h"
+#include "replay-engine/interpreter/masked_store.h"
 #include "replay-engine/mmu/guest_fault.h"
 
 namespace krr {
@@ -73,22 +74,8 @@ void stmxcsr(Interpreter& in, const DecodedInstruction& insn) {
 // top bit set go to DS:rDI.
 void maskmovdqu(Interpreter& in, const DecodedInstruction& insn) {
     require_sse(in.cpu());
-    CpuState& cpu = in.cpu();
-    const auto& data = cpu.fpu.xmm[insn.operands[0].reg];
-    const auto& mask = cpu.fpu.xmm[insn.operands[1].reg];
-    uint64_t address = cpu.gpr[RDI];
-    if (insn.address_size == 32) {
-        address &= 0xffffffffULL;
-    }
-    int8_t seg = insn.prefixes.segment;
-    if (seg == FS || seg == GS) {
-        address += cpu.seg[seg].base;
-    }
-    for (size_t i = 0; i < 16; ++i) {
-        if (mask[i] & 0x80) {
-            in.write_memory(address + i, 1, data[i]);
-        }
-    }
+    const FpuState& fpu = in.cpu().fpu;
+    store_masked_bytes(in, insn, fpu.xmm[insn.operands[0].reg], fpu.xmm[insn.operands[1].reg]);
 }
 
 bool is_sse_or_sse2(const cpu::OpcodeRow& row) {

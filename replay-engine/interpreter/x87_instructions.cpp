@@ -44,10 +44,12 @@ void x87_control_store(Interpreter& in, const DecodedInstruction& insn) {
     execute_on_host(in, insn, {.x87_store = true});
 }
 
-// The environment is 28 bytes (14 with a 16-bit operand size); FNSAVE and
-// FRSTOR add the eight 10-byte registers.
+// The environment is 28 bytes, or 14 with a 16-bit operand size: a 66
+// prefix without REX.W (REX.W wins over 66, so 66 REX.W is the 28-byte
+// form). FNSAVE and FRSTOR add the eight 10-byte registers. The host, which
+// runs the same prefixes, lays the bytes out.
 int environment_size(const DecodedInstruction& insn) {
-    return insn.prefixes.operand_size ? 14 : 28;
+    return insn.operand_size == 16 ? 14 : 28;
 }
 
 void fnstenv(Interpreter& in, const DecodedInstruction& insn) {

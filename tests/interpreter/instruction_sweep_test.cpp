@@ -237,7 +237,6 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
     // Rows whose every native run faulted: only their fault is compared
     // (privileged and removed instructions, port I/O at CPL 3).
     std::vector<std::string> fault_only_rows;
-    std::vector<std::pair<std::string, std::string>> allowed_rows;
 
     for (int i = 0; i < cpu::kOpcodeCount; ++i) {
         const auto id = static_cast<cpu::OpcodeId>(i);
@@ -332,18 +331,9 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
             fault_only_rows.push_back(name);
         }
         if (mismatches > 0) {
-            std::string allowed(testing::allowed_mismatch(id));
-            std::ostringstream o;
-            o << name << ": " << mismatches << " of " << states_per_row << " runs differ"
-              << (allowed.empty() ? "" : " (allowed: " + allowed + ")") << "\n"
-              << first_details;
-            if (allowed.empty()) {
-                failing_rows.push_back(name);
-                FAIL_CHECK(o.str());
-            } else {
-                allowed_rows.emplace_back(name, allowed);
-                MESSAGE(o.str());
-            }
+            failing_rows.push_back(name);
+            FAIL_CHECK(name << ": " << mismatches << " of " << states_per_row << " runs differ\n"
+                            << first_details);
         }
     }
 
@@ -358,7 +348,7 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
             << " rows in the table; " << rows_compared << " compared with the host ("
             << encodings_run << " encodings run), " << rows_undefined << " checked for #UD ("
             << undefined_runs << " runs), " << excluded_rows << " excluded; " << failing_rows.size()
-            << " rows mismatch, " << allowed_rows.size() << " allowlisted; " << seconds << " s\n";
+            << " rows mismatch; " << seconds << " s\n";
     for (const auto& [reason, rows] : excluded) {
         summary << "  excluded (" << reason << "):";
         for (const auto& r : rows) {
@@ -371,9 +361,6 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
         summary << " " << r;
     }
     summary << "\n";
-    for (const auto& [row_name, reason] : allowed_rows) {
-        summary << "  allowlisted mismatch: " << row_name << " (" << reason << ")\n";
-    }
     MESSAGE(summary.str());
     CHECK(rows_compared > 0);
     CHECK(encodings_run >= rows_compared * states_per_row / 2);

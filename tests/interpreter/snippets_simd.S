@@ -1103,4 +1103,102 @@ SNIPPET sse_more_forms
     emms
 END_SNIPPET sse_more_forms
 
+/* ---- x87 environment sizes: 66 gives the 16-bit layouts (14 and 94
+ * bytes), unless REX.W is also there: REX.W wins, 28 and 108 bytes. ---- */
+SNIPPET x87_environment_16_bit_layouts
+    fldpi
+    fld1
+    .byte 0x66; fnstenv 16(%r15)
+    .byte 0x66; fldenv 16(%r15)
+    .byte 0x66; fnsave 64(%r15)
+    fldz
+    .byte 0x66; frstor 64(%r15)
+    fnstenv 192(%r15)
+END_SNIPPET x87_environment_16_bit_layouts
+
+SNIPPET x87_environment_66_with_rex_w
+    fldpi
+    .byte 0x66, 0x49, 0xd9, 0x77, 0x10 /* fnstenv 16(%r15) */
+    .byte 0x66, 0x49, 0xd9, 0x67, 0x10 /* fldenv 16(%r15) */
+    .byte 0x66, 0x49, 0xdd, 0x77, 0x40 /* fnsave 64(%r15) */
+    fldz
+    .byte 0x66, 0x49, 0xdd, 0x67, 0x40 /* frstor 64(%r15) */
+    fnstenv 192(%r15)
+END_SNIPPET x87_environment_66_with_rex_w
+
+/* ---- What a store has done when it faults on the guard page at
+ * 0x10000(%r15) ---- */
+
+/* An 80-bit store is the 8-byte significand, then the 2-byte exponent:
+ * here the significand lands and the exponent faults. */
+SNIPPET x87_fstp_m80_faults_after_significand
+    fldpi
+    fstpt 0xfff7(%r15)
+END_SNIPPET x87_fstp_m80_faults_after_significand
+
+SNIPPET x87_fbstp_faults_after_digits
+    fld1
+    fbstp 0xfff8(%r15)
+END_SNIPPET x87_fbstp_faults_after_digits
+
+SNIPPET x87_fstp_m80_significand_crossing_writes_nothing
+    fldpi
+    fstpt 0xfffa(%r15)
+END_SNIPPET x87_fstp_m80_significand_crossing_writes_nothing
+
+/* An MMX store has set TOP to 0 (tags unchanged) when it faults. */
+SNIPPET mmx_movq_store_fault_top_zero
+    movq %mm1, 0xfffc(%r15)
+END_SNIPPET mmx_movq_store_fault_top_zero
+
+SNIPPET mmx_movd_store_fault_top_zero
+    movd %mm2, 0xfffe(%r15)
+END_SNIPPET mmx_movd_store_fault_top_zero
+
+SNIPPET mmx_movntq_fault_top_zero
+    movntq %mm3, 0x10000(%r15)
+END_SNIPPET mmx_movntq_fault_top_zero
+
+/* MASKMOVQ is wholly in MMX mode (TOP 0, all tags valid) when it faults,
+ * checks all 8 bytes whatever the mask, and writes none of them. */
+SNIPPET mmx_maskmovq_crossing_fault
+    lea 0xfffc(%r15), %rdi
+    maskmovq %mm4, %mm5
+END_SNIPPET mmx_maskmovq_crossing_fault
+
+SNIPPET mmx_maskmovq_zero_mask_still_faults
+    pxor %mm4, %mm4 /* the mask: AT&T names it first */
+    lea 0x10000(%r15), %rdi
+    maskmovq %mm4, %mm5
+END_SNIPPET mmx_maskmovq_zero_mask_still_faults
+
+SNIPPET sse_maskmovdqu_crossing_fault
+    pcmpeqb %xmm4, %xmm4 /* the mask */
+    lea 0xfff8(%r15), %rdi
+    maskmovdqu %xmm4, %xmm5
+END_SNIPPET sse_maskmovdqu_crossing_fault
+
+SNIPPET sse_maskmovdqu_zero_mask_still_faults
+    pxor %xmm4, %xmm4 /* the mask */
+    lea 0x10000(%r15), %rdi
+    maskmovdqu %xmm4, %xmm5
+END_SNIPPET sse_maskmovdqu_zero_mask_still_faults
+
+/* A faulting MMX load leaves the x87 state as it was. */
+SNIPPET mmx_load_fault_keeps_x87_state
+    paddb 0xfffc(%r15), %mm2
+END_SNIPPET mmx_load_fault_keeps_x87_state
+
+/* The MMX PUNPCKL forms read 32 bits: the last 4 bytes of the window
+ * suffice; PUNPCKH reads 64 and faults. */
+SNIPPET mmx_unpack_low_reads_32_bits
+    punpcklbw 0xfffc(%r15), %mm1
+    punpcklwd 0xfffc(%r15), %mm2
+    punpckldq 0xfffc(%r15), %mm3
+    movq %mm1, (%r15)
+    movq %mm2, 8(%r15)
+    movq %mm3, 16(%r15)
+    punpckhbw 0xfffc(%r15), %mm4
+END_SNIPPET mmx_unpack_low_reads_32_bits
+
     .section .note.GNU-stack, "", @progbits

@@ -1,7 +1,6 @@
 // How the instruction sweep treats each opcode-table row: compared against
 // the host CPU, checked for #UD (features the masked CPU lacks), or left out
-// for a stated reason. The SIMD allowlist names the rows whose mismatches are
-// known and reported but do not fail the sweep, each with its reason.
+// for a stated reason.
 #pragma once
 
 #include "replay-engine/cpu/opcode_table.h"
@@ -18,8 +17,5 @@ struct SweepPlan {
 };
 
 SweepPlan plan_row(const cpu::OpcodeRow& row);
-
-// Non-empty when mismatches of this row are tolerated, with the reason.
-std::string_view allowed_mismatch(cpu::OpcodeId id);
 
 } // namespace krr::testing

@@ -130,13 +130,22 @@ EmulatedOutcome UserModeMachine::run(std::span<const uint8_t> code, const CpuSta
         uint64_t rip = vcpu_.cpu.rip;
         if (rip >= kLanding && rip < kLanding + 256 * 16) {
             out.vector = static_cast<int>((rip - kLanding) / 16);
+            // The state at the fault, as the native side's signal sees it:
+            // what the instruction did before it faulted (an MMX store has
+            // set TOP, a REP string has made progress), with RIP, RFLAGS and
+            // RSP from the exception frame, which delivery has replaced.
             uint64_t frame = vcpu_.cpu.gpr[RSP];
-            uint64_t first;
-            std::memcpy(&first, ram_.host(frame, 8), 8);
             bool has_error = exception_has_error_code(static_cast<uint8_t>(out.vector));
-            std::memcpy(&out.fault_rip, ram_.host(frame + (has_error ? 8 : 0), 8), 8);
+            uint64_t interrupted[4]; // RIP, CS, RFLAGS, RSP
+            std::memcpy(interrupted, ram_.host(frame + (has_error ? 8 : 0), sizeof interrupted),
+                        sizeof interrupted);
+            out.fault_rip = interrupted[0];
             out.fault_cr2 = vcpu_.cpu.cr2;
             out.cpu = before;
+            out.cpu.gpr = vcpu_.cpu.gpr;
+            out.cpu.gpr[RSP] = interrupted[3];
+            out.cpu.rflags = interrupted[2];
+            out.cpu.fpu = vcpu_.cpu.fpu;
             break;
         }
         if (r != StopReason::ReachedTarget) {

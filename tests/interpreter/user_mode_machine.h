@@ -22,7 +22,7 @@ struct EmulatedOutcome {
     int vector = -1;        // the exception delivered, or -1
     uint64_t fault_rip = 0; // the RIP in the exception frame
     uint64_t fault_cr2 = 0;
-    CpuState cpu{}; // at the end, or at the fault (before delivery)
+    CpuState cpu{}; // at the end, or at the fault (as the exception frame has it)
     std::vector<uint8_t> window;
     uint64_t instructions = 0;
 };
