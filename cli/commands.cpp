@@ -8,6 +8,7 @@ CommandSpec record_command();
 CommandSpec replay_command();
 CommandSpec info_command();
 CommandSpec image_command();
+CommandSpec repro_command();
 
 std::vector<CommandSpec> all_commands() {
     return {
@@ -16,6 +17,7 @@ std::vector<CommandSpec> all_commands() {
         replay_command(),
         info_command(),
         image_command(),
+        repro_command(),
     };
 }
 

@@ -233,6 +233,9 @@ GuestRunResult run_guest(const GuestRunOptions& options,
         switch (event.kind) {
         case ControlEvent::Kind::CommandStarts:
             command_started = true;
+            if (options.interrupt_jitter_seed && accelerator) {
+                accelerator->set_interrupt_jitter(*options.interrupt_jitter_seed);
+            }
             if (options.record_path && !recorder && accelerator) {
                 // Snapshot between instructions: stop after this OUT retires.
                 snapshot_pending = true;

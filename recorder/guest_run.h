@@ -35,6 +35,10 @@ struct GuestRunOptions {
     // Called about every half second from another thread with vCPU 0's
     // instruction count and whether recording has started.
     std::function<void(uint64_t instructions, bool recording)> progress;
+    // Once the command starts, hold interrupts back by pseudorandom delays
+    // drawn from this seed (recorder/accel/interrupt_jitter.h): krr repro's
+    // per-attempt variation for racy reproducers. Replay needs no seed.
+    std::optional<uint64_t> interrupt_jitter_seed;
     // A file descriptor whose bytes are typed on the guest's console (the
     // UART's receiver), e.g. 0 for stdin; -1 for none.
     int console_input_fd = -1;

@@ -108,7 +108,12 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
             report(trace::InputKind::Nmi, kNmi, 0, 0);
             cpu.deliver_nmi();
         }
-        if (machine_.pending_interrupt(0, cpu.interrupts_enabled())) {
+        if (machine_.pending_interrupt(0, cpu.interrupts_enabled()) &&
+            (!jitter_ || vcpu.cpu.events.halted ||
+             jitter_->may_deliver(vcpu.instructions_retired))) {
+            if (jitter_) {
+                jitter_->delivered();
+            }
             uint8_t vector = machine_.acknowledge_interrupt(0);
             report(trace::InputKind::Interrupt, vector, 0, 0);
             cpu.deliver_external_interrupt(vector);
@@ -136,6 +141,9 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
             uint64_t now = clock_count();
             uint64_t until = *deadline > now ? *deadline - now : 1;
             target = std::min(target, vcpu.instructions_retired + until);
+        }
+        if (jitter_ && jitter_->deadline() && *jitter_->deadline() > vcpu.instructions_retired) {
+            target = std::min(target, *jitter_->deadline());
         }
         if (max_instructions) {
             target = std::min(target, max_instructions);

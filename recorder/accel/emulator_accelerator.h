@@ -8,6 +8,7 @@
 #pragma once
 
 #include "guest-model/trace/log_records.h"
+#include "recorder/accel/interrupt_jitter.h"
 #include "recorder/machine/machine.h"
 #include "replay-engine/interpreter/interpreter.h"
 
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -75,6 +77,9 @@ public:
         checkpoint_interval_ = interval;
         checkpoint_ = std::move(checkpoint);
     }
+    // From now on, hold each external interrupt back by a pseudorandom
+    // number of instructions drawn from `seed` (interrupt_jitter.h).
+    void set_interrupt_jitter(uint64_t seed) { jitter_.emplace(seed); }
     // Retired instructions plus those skipped while halted: the position
     // time is measured in.
     uint64_t clock_count() const;
@@ -101,6 +106,7 @@ private:
     std::function<void()> checkpoint_;
     std::function<void()> slice_hook_;
     std::atomic<uint64_t> published_instructions_{0};
+    std::optional<InterruptJitter> jitter_;
 };
 
 } // namespace krr

@@ -1,0 +1,248 @@
+#include "repro/reproduce.h"
+
+#include "guest-model/error.h"
+#include "guest-model/trace/trace_reader.h"
+#include "recorder/guest_run.h"
+#include "replay-engine/replay/replay_session.h"
+
+#include <chrono>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace krr {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs argv with stdout and stderr into `log`; throws with the log's tail
+// when it fails.
+void run_program(const std::vector<std::string>& argv, const std::string& log,
+                 const std::string& what) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        throw Error(what, "fork: " + errno_text(errno));
+    }
+    if (pid == 0) {
+        int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        std::vector<char*> args;
+        for (const std::string& a : argv) {
+            args.push_back(const_cast<char*>(a.c_str()));
+        }
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            throw Error(what, "waitpid: " + errno_text(errno));
+        }
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return;
+    }
+    std::ifstream in(log);
+    std::ostringstream text;
+    text << in.rdbuf();
+    std::string tail = text.str();
+    if (tail.size() > 2000) {
+        tail = "..." + tail.substr(tail.size() - 2000);
+    }
+    throw Error(what, argv[0] + std::string(" failed (") +
+                          (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                             : std::string("killed")) +
+                          "; log " + log + "):\n" + tail);
+}
+
+// kmod/ of the source tree the sample belongs to (samples/bugs/NAME).
+std::string kmod_dir_for(const BugSample& sample) {
+    fs::path kmod = fs::path(sample.dir).parent_path().parent_path().parent_path() / "kmod";
+    std::error_code ec;
+    if (!fs::is_regular_file(kmod / "build-kmod", ec)) {
+        throw Error("repro: " + sample.name, "needs module '" + sample.module +
+                                                 "' but there is no " +
+                                                 (kmod / "build-kmod").string() +
+                                                 " (a sample lives in samples/bugs/ of a "
+                                                 "krr source tree)");
+    }
+    return kmod.string();
+}
+
+void move_directory(const fs::path& from, const fs::path& to) {
+    std::error_code ec;
+    fs::rename(from, to, ec);
+    if (!ec) {
+        return;
+    }
+    // Another file system: copy, then remove.
+    fs::copy(from, to, fs::copy_options::recursive);
+    fs::remove_all(from);
+}
+
+// The recorded console of a trace, cut into lines at their recorded counts.
+std::vector<ConsoleLine> recorded_console(const std::string& trace_path) {
+    trace::TraceReader reader(trace_path);
+    trace::LogReader log = reader.log();
+    ConsoleLines lines;
+    while (auto record = log.next()) {
+        if (const auto* c = std::get_if<trace::ConsoleRecord>(&*record)) {
+            for (uint8_t b : c->bytes) {
+                lines.add(b, c->instruction_count);
+            }
+        }
+    }
+    return lines.lines();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+} // namespace
+
+ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
+    if (options.accel != "tcg") {
+        throw Error("--accel", "'" + options.accel +
+                                   "': krr repro records with the emulator only (--accel tcg); "
+                                   "the KVM recorder does not exist yet");
+    }
+    std::error_code ec;
+    if (fs::exists(options.trace_path, ec)) {
+        throw Error("repro: " + options.trace_path, "already exists; choose a new trace path");
+    }
+    const fs::path work = options.work_dir;
+    fs::create_directories(work, ec);
+    if (ec) {
+        throw Error("repro: " + work.string(), ec.message());
+    }
+    auto note = [&](const std::string& s) {
+        if (options.note) {
+            options.note(s);
+        }
+    };
+
+    ReproResult result;
+    GuestRunOptions run;
+    if (!sample.module.empty()) {
+        const std::string kmod = kmod_dir_for(sample);
+        note("building kmod/ (" + sample.module + ")");
+        const fs::path out = work / "kmod";
+        run_program({kmod + "/build-kmod", out.string()}, (work / "build-kmod.log").string(),
+                    "repro: building kmod/");
+        result.module_path = (out / (sample.module + ".ko")).string();
+        if (!fs::is_regular_file(result.module_path, ec)) {
+            throw Error("repro: " + sample.name, "kmod/build-kmod built no " + sample.module +
+                                                     ".ko (is the module name in bug.conf right?)");
+        }
+        run.image.modules = {result.module_path};
+    }
+    const std::string repro_binary = (work / "repro").string();
+    note("building the reproducer");
+    run_program({"gcc", "-static", "-O2", "-pthread", "-o", repro_binary, sample.dir + "/repro.c"},
+                (work / "gcc.log").string(), "repro: building repro.c");
+    run.image.file_specs = {repro_binary + ":/repro"};
+    run.image.command = {"/repro"};
+    run.append = sample.cmdline;
+    run.accel = options.accel;
+    run.timeout_seconds = options.attempt_timeout;
+
+    const unsigned attempts = options.attempts ? options.attempts : sample.attempts;
+    const fs::path attempt_trace = work / "attempt";
+    for (unsigned i = 0; i < attempts; ++i) {
+        fs::remove_all(attempt_trace, ec);
+        run.record_path = attempt_trace.string();
+        run.interrupt_jitter_seed = options.seed + i;
+        ConsoleLines console;
+        auto start = std::chrono::steady_clock::now();
+        GuestRunResult r = run_guest(
+            run, [&](uint8_t byte) { console.add(byte, 0); }, nullptr);
+        const double seconds = seconds_since(start);
+        const auto lines = console.lines();
+        const bool crashed = find_line(lines, [&](const std::string& l) {
+                                 return sample.is_crash_line(l);
+                             }).has_value();
+        note("attempt " + std::to_string(i + 1) + " of " + std::to_string(attempts) + " (seed " +
+             std::to_string(options.seed + i) + "): " + ending_name(r.ending) +
+             (crashed ? ", crashed" : ", no crash") + " after " + std::to_string(r.instructions) +
+             " instructions, " + std::to_string(static_cast<int>(seconds + 0.5)) + " s");
+        if (!crashed) {
+            continue;
+        }
+        if (!r.recorded) {
+            throw Error("repro: " + sample.name,
+                        "the crash came before the reproducer started, so it was not recorded");
+        }
+        result.reproduced = true;
+        result.attempts_used = i + 1;
+        result.seed = options.seed + i;
+        result.record_seconds = seconds;
+        result.recorded_instructions = r.recorded_instructions;
+        break;
+    }
+    if (!result.reproduced) {
+        fs::remove_all(attempt_trace, ec);
+        result.attempts_used = attempts;
+        return result;
+    }
+    fs::create_directories(fs::absolute(options.trace_path).parent_path(), ec);
+    move_directory(attempt_trace, options.trace_path);
+    result.trace_path = fs::absolute(options.trace_path).string();
+
+    // Where the recording printed the crash line.
+    const auto recorded = recorded_console(result.trace_path);
+    auto recorded_at =
+        find_line(recorded, [&](const std::string& l) { return sample.is_crash_line(l); });
+    if (!recorded_at) {
+        throw Error("repro: " + result.trace_path,
+                    "the crash line is on the console but not in the recorded part of it");
+    }
+    result.crash_instruction = recorded[*recorded_at].position;
+    result.report = crash_report(recorded, *recorded_at);
+
+    // Replay with verification; note where the replay prints the crash line.
+    note("replaying " + result.trace_path + " with verification");
+    ConsoleLines replayed;
+    ReplaySession* session_ptr = nullptr;
+    ReplaySessionOptions replay_options;
+    replay_options.verify = true;
+    replay_options.console = [&](uint8_t byte) {
+        replayed.add(byte, session_ptr ? session_ptr->position() : 0);
+    };
+    auto start = std::chrono::steady_clock::now();
+    ReplaySession session(result.trace_path, replay_options);
+    session_ptr = &session;
+    if (!session.run_to_end()) {
+        throw Error("repro: replay of " + result.trace_path, session.divergence());
+    }
+    result.replay_seconds = seconds_since(start);
+    if (std::string diff = session.console_difference(); !diff.empty()) {
+        throw Error("repro: replay of " + result.trace_path, diff);
+    }
+    const auto replay_lines = replayed.lines();
+    auto replayed_at =
+        find_line(replay_lines, [&](const std::string& l) { return sample.is_crash_line(l); });
+    if (!replayed_at) {
+        throw Error("repro: replay of " + result.trace_path,
+                    "the replayed console does not show the crash");
+    }
+    if (replay_lines[*replayed_at].position != result.crash_instruction) {
+        throw Error("repro: replay of " + result.trace_path,
+                    "the crash line was printed at instruction " +
+                        std::to_string(replay_lines[*replayed_at].position) +
+                        " in the replay but at " + std::to_string(result.crash_instruction) +
+                        " in the recording");
+    }
+    return result;
+}
+
+} // namespace krr

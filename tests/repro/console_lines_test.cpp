@@ -1,0 +1,70 @@
+#include "repro/console_lines.h"
+
+#include <doctest/doctest.h>
+#include <string>
+
+namespace {
+
+krr::ConsoleLines feed(const std::string& text, uint64_t first_position) {
+    krr::ConsoleLines lines;
+    uint64_t position = first_position;
+    for (char c : text) {
+        lines.add(static_cast<uint8_t>(c), position++);
+    }
+    return lines;
+}
+
+} // namespace
+
+TEST_CASE("console lines: each line keeps its first byte's position") {
+    auto lines = feed("ab\r\ncd\nef", 100).lines();
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[0].text == "ab");
+    CHECK(lines[0].position == 100);
+    CHECK(lines[1].text == "cd");
+    CHECK(lines[1].position == 104);
+    CHECK(lines[2].text == "ef"); // unfinished
+    CHECK(lines[2].position == 107);
+    auto found = krr::find_line(lines, [](const std::string& l) { return l == "cd"; });
+    REQUIRE(found);
+    CHECK(*found == 1);
+    CHECK_FALSE(krr::find_line(lines, [](const std::string& l) { return l == "zz"; }));
+}
+
+TEST_CASE("crash report: crash line, RIP and the call trace without '? ' frames") {
+    const std::string console =
+        "[    2.8] boot chatter\n"
+        "[    2.883275] BUG: kernel NULL pointer dereference, address: 0000000000000008\n"
+        "[    2.883307] #PF: supervisor read access in kernel mode\n"
+        "[    2.883529] RIP: 0010:watch_timer_fn+0x1a/0x30 [krr_bugs]\n"
+        "[    2.883600] RSP: 0018:ffffc90000003e78 EFLAGS: 00010246\n"
+        "[    2.884045] Call Trace:\n"
+        "[    2.884067]  <IRQ>\n"
+        "[    2.884088]  call_timer_fn+0x27/0x130\n"
+        "[    2.884146]  ? session_checksum+0xa0/0xa0 [krr_bugs]\n"
+        "[    2.884222]  __run_timers+0x222/0x2c0\n"
+        "[    2.884541]  </IRQ>\n"
+        "[    2.884541]  <TASK>\n"
+        "[    2.884541] RIP: 0010:default_idle+0xa/0x10\n"
+        "[    2.884541] RAX: 0000000000000000 RBX: 0000000000000000\n"
+        "[    2.885082]  default_idle+0xa/0x10\n"
+        "[    2.885562]  </TASK>\n"
+        "[    2.885583] Modules linked in: krr_bugs(OE)\n"
+        "[    2.886193] Kernel panic - not syncing: Fatal exception in interrupt\n";
+    auto lines = feed(console, 0).lines();
+    auto report = krr::crash_report(lines, 1);
+    const std::vector<std::string> expected = {
+        "BUG: kernel NULL pointer dereference, address: 0000000000000008",
+        "RIP: 0010:watch_timer_fn+0x1a/0x30 [krr_bugs]",
+        "Call Trace:",
+        " <IRQ>",
+        " call_timer_fn+0x27/0x130",
+        " __run_timers+0x222/0x2c0",
+        " </IRQ>",
+        " <TASK>",
+        " default_idle+0xa/0x10",
+        " </TASK>",
+    };
+    CHECK(report == expected);
+    CHECK(krr::crash_report(lines, lines.size()).empty());
+}
