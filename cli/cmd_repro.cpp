@@ -61,12 +61,12 @@ CommandSpec repro_command() {
         }
         options.seed = args.get_u64("seed").value_or(1);
         options.attempt_timeout = static_cast<double>(args.get_u64("timeout").value_or(900));
-        const fs::path work = fs::path(guest_cache_dir()) / "repro" / sample.name;
-        options.work_dir = work.string();
+        const fs::path repro_cache = fs::path(guest_cache_dir()) / "repro";
+        options.scratch_parent = repro_cache.string();
         if (auto out = args.get("output")) {
             options.trace_path = *out;
         } else {
-            options.trace_path = (work / "trace").string();
+            options.trace_path = (repro_cache / sample.name / "trace").string();
             std::error_code ec;
             fs::remove_all(options.trace_path, ec);
         }

@@ -6,6 +6,7 @@
 #include "replay-engine/replay/replay_session.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -120,11 +121,22 @@ ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
     if (fs::exists(options.trace_path, ec)) {
         throw Error("repro: " + options.trace_path, "already exists; choose a new trace path");
     }
-    const fs::path work = options.work_dir;
-    fs::create_directories(work, ec);
-    if (ec) {
-        throw Error("repro: " + work.string(), ec.message());
+    // A private scratch directory, so that runs of one sample side by side
+    // (tests of several build directories) do not meet.
+    fs::create_directories(options.scratch_parent, ec);
+    std::string scratch_template = (fs::path(options.scratch_parent) / (sample.name + ".XXXXXX"));
+    if (ec || !mkdtemp(scratch_template.data())) {
+        throw Error("repro: " + options.scratch_parent,
+                    ec ? ec.message() : "cannot make a scratch directory: " + errno_text(errno));
     }
+    const fs::path work = scratch_template;
+    struct RemoveScratch {
+        fs::path path;
+        ~RemoveScratch() {
+            std::error_code ignored;
+            fs::remove_all(path, ignored);
+        }
+    } remove_scratch{work};
     auto note = [&](const std::string& s) {
         if (options.note) {
             options.note(s);
@@ -197,6 +209,13 @@ ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
     fs::create_directories(fs::absolute(options.trace_path).parent_path(), ec);
     move_directory(attempt_trace, options.trace_path);
     result.trace_path = fs::absolute(options.trace_path).string();
+    if (!result.module_path.empty()) {
+        // Kept with the trace (the format ignores other files), for the
+        // module's symbols in gdb.
+        const fs::path kept = fs::path(result.trace_path) / (sample.module + ".ko");
+        fs::copy_file(result.module_path, kept, ec);
+        result.module_path = ec ? std::string() : kept.string();
+    }
 
     // Where the recording printed the crash line.
     const auto recorded = recorded_console(result.trace_path);

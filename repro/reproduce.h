@@ -19,10 +19,12 @@ namespace krr {
 
 struct ReproOptions {
     std::string accel = "tcg";
-    unsigned attempts = 0;      // 0: the sample's own number
-    uint64_t seed = 1;          // attempt i (from 0) records with seed + i
-    std::string trace_path;     // where the crashing trace goes; must not exist
-    std::string work_dir;       // builds and attempt traces
+    unsigned attempts = 0;  // 0: the sample's own number
+    uint64_t seed = 1;      // attempt i (from 0) records with seed + i
+    std::string trace_path; // where the crashing trace goes; must not exist
+    // Where a private scratch directory (builds, attempt traces) is made;
+    // it is removed at the end.
+    std::string scratch_parent;
     double attempt_timeout = 0; // wall-clock seconds per attempt; 0: none
     // Progress messages ("attempt 2 of 10: ...").
     std::function<void(const std::string&)> note;
@@ -38,7 +40,7 @@ struct ReproResult {
     uint64_t recorded_instructions = 0;
     double record_seconds = 0; // the crashing attempt
     double replay_seconds = 0;
-    std::string module_path; // the built .ko, if any
+    std::string module_path; // the built .ko, kept in the trace directory
 };
 
 // Throws krr::Error when something cannot be built or run, when the replay

@@ -9,6 +9,9 @@ KRR_PACKAGES=(
     liblzma-dev zlib1g-dev doctest-dev
     # guest provisioning (apt-get download + dpkg-deb -x; nothing installed for the guest)
     apt dpkg
+    # kmod/ (kbuild against the cached headers, with the kernel's compiler) and
+    # samples/bugs/ (static reproducers)
+    make gcc-12 bc flex bison libc6-dev
     # tests: QEMU as the reference machine, clang for fuzz targets, tmux for TUI tests
     qemu-system-x86 clang tmux gdb
 )

@@ -3,7 +3,9 @@
 # with kmod/build-kmod and the reproducer with gcc -static into WORKDIR,
 # boots `krr run --module ... --file repro:/repro --append CMDLINE -- /repro`
 # and checks that the kernel crashed (krr exits 125) with the sample's crash
-# line on the console. Prints the wall time of the run.
+# line on the console. Then `krr repro` records the sample until it crashes
+# and confirms the crash by a verified replay (the same crash line at the
+# same instruction count). Prints the wall time of both.
 set -euo pipefail
 
 krr=${1:?usage: bug_sample_test.sh KRR SAMPLE_DIR KMOD_DIR WORKDIR}
@@ -55,3 +57,18 @@ grep -qE -- "$crash" "$dir/console" || {
 }
 grep -q "Kernel panic - not syncing" "$dir/console" || fail "the console shows no panic"
 echo "$name: crashed as expected: $(grep -m1 -E -- "$crash" "$dir/console")"
+
+start=$(date +%s.%N)
+status=0
+"$krr" repro "$sample" -o "$dir/trace" >"$dir/report" 2>"$dir/repro.err" </dev/null || status=$?
+end=$(date +%s.%N)
+printf '%s: krr repro exited %d after %.1f s\n' "$name" "$status" "$(echo "$end - $start" | bc)"
+cat "$dir/repro.err" "$dir/report"
+[[ $status -eq 0 ]] || fail "krr repro exited $status"
+title=$(conf title)
+[[ $(head -1 "$dir/report") == "$title" ]] || fail "the report's first line is not the title '$title'"
+grep -qE "^replayed:  verified in .* the crash line is printed at instruction [0-9]+ in both$" \
+    "$dir/report" || fail "the report does not confirm the crash by replay"
+grep -qE -- "^  .*($crash)" "$dir/report" || fail "the report does not quote the crash line"
+grep -qE "^  Call Trace:$" "$dir/report" || fail "the report has no call trace"
+[[ -f $dir/trace/metadata ]] || fail "no trace at $dir/trace"

@@ -72,6 +72,8 @@ expect "^attempts:  [1-5] \(crashed with interrupt-jitter seed 1[1-5]\)$"
 expect "^replayed:  verified in .* the crash line is printed at instruction [0-9]+ in both$"
 expect "^trace:     $work/uaf$"
 expect "^  krr gdbserver $work/uaf --listen 127.0.0.1:1234$"
+expect "^module:    $work/uaf/krr_bugs.ko$"
+[[ -s $work/uaf/krr_bugs.ko ]] || fail "the module was not kept with the trace"
 expect "^  gdb .*/kernels/default/vmlinux -ex 'target remote :1234'$"
 if grep -qE '^ +\? ' "$work/uaf.out"; then
     fail "the call trace keeps unreliable '? ' frames"
