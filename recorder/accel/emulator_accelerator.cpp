@@ -168,6 +168,12 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
             return {AcceleratorStop::Kind::TripleFault, cpu.error()};
         case StopReason::Unimplemented:
             return {AcceleratorStop::Kind::Unimplemented, cpu.error()};
+        case StopReason::Breakpoint:
+        case StopReason::Watchpoint:
+        case StopReason::Delivered:
+            // The recorder runs without RunControl: these cannot happen.
+            return {AcceleratorStop::Kind::Unimplemented,
+                    std::string("unexpected debugger stop: ") + stop_reason_name(r)};
         }
     }
 }

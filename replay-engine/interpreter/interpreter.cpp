@@ -6,6 +6,7 @@
 #include "replay-engine/system/control_registers.h"
 #include "replay-engine/system/event_delivery.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace krr {
@@ -34,6 +35,12 @@ const char* stop_reason_name(StopReason reason) {
         return "unimplemented";
     case StopReason::ExitRequested:
         return "exit requested";
+    case StopReason::Breakpoint:
+        return "breakpoint";
+    case StopReason::Watchpoint:
+        return "watchpoint";
+    case StopReason::Delivered:
+        return "exception delivered";
     }
     return "?";
 }
@@ -52,6 +59,19 @@ void Interpreter::state_changed_externally() {
     // decoded instruction can be trusted.
     code_cache_.clear();
     memory_.unprotect_all_code_pages();
+    last_retired_rip_ = kNoRip;
+}
+
+void Interpreter::pages_changed_externally(const std::vector<uint64_t>& physical_pages) {
+    sync_paging(vcpu_.cpu, memory_);
+    memory_.tlb().flush_all();
+    for (uint64_t page : physical_pages) {
+        if (memory_.is_code_page(page)) {
+            code_cache_.drop_page(page);
+            memory_.unprotect_code_page(page);
+        }
+    }
+    last_retired_rip_ = kNoRip;
 }
 
 void Interpreter::invalidate_code_page(uint64_t physical_page) {
@@ -71,6 +91,8 @@ bool Interpreter::interrupts_enabled() const {
 }
 
 void Interpreter::deliver(const GuestFault& fault) {
+    ++deliveries_since_retire_;
+    last_retired_rip_ = kNoRip;
     if (deliver_event(vcpu_.cpu, memory_, exception_event(fault)) == DeliveryOutcome::TripleFault) {
         request_stop(StopReason::TripleFault, "triple fault while delivering vector " +
                                                   std::to_string(fault.vector) + " at RIP " +
@@ -80,6 +102,7 @@ void Interpreter::deliver(const GuestFault& fault) {
 
 void Interpreter::deliver_external_interrupt(uint8_t vector) {
     vcpu_.cpu.events.halted = 0;
+    last_retired_rip_ = kNoRip;
     if (deliver_event(vcpu_.cpu, memory_, Event{vector, EventKind::ExternalInterrupt}) ==
         DeliveryOutcome::TripleFault) {
         request_stop(StopReason::TripleFault,
@@ -89,6 +112,7 @@ void Interpreter::deliver_external_interrupt(uint8_t vector) {
 
 void Interpreter::deliver_nmi() {
     vcpu_.cpu.events.halted = 0;
+    last_retired_rip_ = kNoRip;
     if (deliver_event(vcpu_.cpu, memory_, Event{kNmi, EventKind::Nmi}) ==
         DeliveryOutcome::TripleFault) {
         request_stop(StopReason::TripleFault, "triple fault while delivering an NMI");
@@ -165,7 +189,20 @@ const CachedInstruction* Interpreter::fetch_and_decode(uint64_t* physical_out) {
 }
 
 StopReason Interpreter::run(uint64_t target) {
+    return run_loop<false>(target, RunControl{});
+}
+
+StopReason Interpreter::run(uint64_t target, const RunControl& control) {
+    if (control.breakpoints || control.watching || control.stop_after_deliveries != UINT32_MAX) {
+        return run_loop<true>(target, control);
+    }
+    return run_loop<false>(target, control);
+}
+
+template <bool kDebug>
+StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
     CpuState& cpu = vcpu_.cpu;
+    [[maybe_unused]] bool first = true;
     stop_requested_ = false;
     error_.clear();
     // The instruction just executed, to reach the next one without a lookup
@@ -176,6 +213,15 @@ StopReason Interpreter::run(uint64_t target) {
     while (vcpu_.instructions_retired < target) {
         if (cpu.events.halted) {
             return StopReason::Halted;
+        }
+        if constexpr (kDebug) {
+            if (control.breakpoints && !(first && control.skip_breakpoint_at_start) &&
+                cpu.rip != last_retired_rip_ &&
+                std::binary_search(control.breakpoints->begin(), control.breakpoints->end(),
+                                   cpu.rip)) {
+                return StopReason::Breakpoint;
+            }
+            first = false;
         }
         code_cache_.release_dropped();
         user_mode = (cpu.seg[CS].selector & 3) == 3;
@@ -220,6 +266,8 @@ StopReason Interpreter::run(uint64_t target) {
             }
             cpu.rip = next_rip;
             ++vcpu_.instructions_retired;
+            deliveries_since_retire_ = 0;
+            last_retired_rip_ = rip;
             previous = entry;
             previous_rip = rip;
             previous_physical = physical;
@@ -228,10 +276,28 @@ StopReason Interpreter::run(uint64_t target) {
             previous_user = user_mode;
         } catch (const GuestFault& fault) {
             previous = nullptr;
+            if constexpr (kDebug) {
+                // The faulting instruction did not complete: its accesses
+                // are not hits (the CPU reports data breakpoints as traps
+                // after the instruction).
+                if (control.watching && memory_.has_watch_hit()) {
+                    memory_.take_watch_hit();
+                }
+            }
             deliver(fault);
+            if constexpr (kDebug) {
+                if (deliveries_since_retire_ >= control.stop_after_deliveries && !stop_requested_) {
+                    return StopReason::Delivered;
+                }
+            }
         }
         if (stop_requested_) {
             return stop_reason_;
+        }
+        if constexpr (kDebug) {
+            if (control.watching && memory_.has_watch_hit()) {
+                return StopReason::Watchpoint;
+            }
         }
     }
     return StopReason::ReachedTarget;

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace krr {
 
@@ -29,6 +30,24 @@ enum class StopReason : uint8_t {
     TripleFault,   // the machine must reset or stop
     Unimplemented, // an instruction or mode the emulator cannot execute: see error()
     ExitRequested, // request_stop(ExitRequested), after the current instruction completes
+    Breakpoint,    // about to execute an instruction at a breakpoint address (RunControl)
+    Watchpoint,    // an access touched a watched range: memory().take_watch_hit()
+    Delivered,     // RunControl::stop_after_deliveries exceptions were delivered
+};
+
+// What a debugger asks of one run() besides its target. Breakpoints are
+// checked before each instruction, except the first one of the run when
+// `skip_breakpoint_at_start` (continuing from a breakpoint) and the further
+// iterations of a REP string instruction (one stop per instruction, as with
+// the CPU's RF flag). Watched ranges live in LinearMemory; a hit stops the
+// run after the instruction (or the exception delivery) that made it.
+struct RunControl {
+    const std::vector<uint64_t>* breakpoints = nullptr; // sorted; null: none
+    bool watching = false;
+    bool skip_breakpoint_at_start = false;
+    // Stop right after this many exceptions have been delivered since the
+    // last instruction retired (a position inside one instruction count).
+    uint32_t stop_after_deliveries = UINT32_MAX;
 };
 
 const char* stop_reason_name(StopReason reason);
@@ -46,6 +65,21 @@ public:
     // Execute until `target` instructions have retired or something stops
     // the CPU first.
     StopReason run(uint64_t target);
+    StopReason run(uint64_t target, const RunControl& control);
+
+    // Exceptions delivered since the last instruction retired: a faulting
+    // instruction does not retire, so the exception handler's first
+    // instruction shares the faulting one's count and is told apart by this.
+    uint32_t deliveries_since_retire() const { return deliveries_since_retire_; }
+    // The RIP of the last instruction retired, for telling a REP string
+    // instruction's next iteration from a fresh arrival at a breakpoint.
+    // kNoRip after an event delivery or an external change.
+    static constexpr uint64_t kNoRip = ~0ULL;
+    uint64_t last_retired_rip() const { return last_retired_rip_; }
+    void set_position_detail(uint32_t deliveries, uint64_t last_retired_rip) {
+        deliveries_since_retire_ = deliveries;
+        last_retired_rip_ = last_retired_rip;
+    }
 
     // Whether an external interrupt can be taken now (RFLAGS.IF and no
     // interrupt shadow), and taking one: delivered through the IDT with the
@@ -58,6 +92,9 @@ public:
     // translation and decoded instruction: call after changing CpuState or
     // guest memory from outside (checkpoint restore, debugger).
     void state_changed_externally();
+    // The same after only these guest-physical pages (and the vCPU) changed:
+    // decoded code elsewhere stays valid.
+    void pages_changed_externally(const std::vector<uint64_t>& physical_pages);
 
     VcpuState& vcpu() { return vcpu_; }
     CpuState& cpu() { return vcpu_.cpu; }
@@ -91,6 +128,8 @@ private:
     const CachedInstruction* fetch_and_decode(uint64_t* physical_out);
     InstructionHandler resolve_handler(const cpu::DecodedInstruction& insn) const;
     void deliver(const struct GuestFault& fault);
+    template <bool kDebug>
+    StopReason run_loop(uint64_t target, const RunControl& control);
 
     VcpuState& vcpu_;
     LinearMemory memory_;
@@ -101,6 +140,8 @@ private:
     bool stop_requested_ = false;
     StopReason stop_reason_ = StopReason::ReachedTarget;
     std::string error_;
+    uint32_t deliveries_since_retire_ = 0;
+    uint64_t last_retired_rip_ = kNoRip;
 };
 
 // Read or write a general register with x86 partial-register rules: 32-bit

@@ -90,14 +90,74 @@ TlbEntry& LinearMemory::fill(uint64_t linear, Access access, bool user) {
     uint64_t page = t.physical & ~0xfffULL;
     tlb_.insert(linear, t, (paging_.cr0 & kCr0Wp) != 0, write_protected(page),
                 ram_.host(page, kPageSize));
-    TlbEntry* e = tlb_.find(linear, tlb_right(Access::Read, false));
-    // insert() always grants supervisor reads, so the entry is found.
+    // insert() always fills the slot, so the entry is found.
+    TlbEntry* e = tlb_.find_any(linear);
+    if (!watches_.empty() && page_watched(linear)) {
+        const uint8_t data =
+            static_cast<uint8_t>(tlb_right(Access::Read, false) | tlb_right(Access::Read, true) |
+                                 tlb_right(Access::Write, false) | tlb_right(Access::Write, true));
+        e->watched = static_cast<uint8_t>((e->rights | e->revoked) & data);
+        e->rights &= static_cast<uint8_t>(~data);
+        e->revoked &= static_cast<uint8_t>(~data);
+    }
     return *e;
+}
+
+void LinearMemory::set_watch_ranges(std::vector<WatchRange> ranges) {
+    watches_ = std::move(ranges);
+    watched_pages_.clear();
+    for (const WatchRange& w : watches_) {
+        if (w.length == 0) {
+            continue;
+        }
+        uint64_t last = w.address + (w.length - 1);
+        for (uint64_t page = w.address >> 12;; ++page) {
+            watched_pages_.push_back(page);
+            if (page == last >> 12) {
+                break;
+            }
+        }
+    }
+    std::sort(watched_pages_.begin(), watched_pages_.end());
+    watched_pages_.erase(std::unique(watched_pages_.begin(), watched_pages_.end()),
+                         watched_pages_.end());
+    watch_hit_valid_ = false;
+    // Entries filled before knew nothing of the watches.
+    tlb_.flush_all();
+}
+
+bool LinearMemory::page_watched(uint64_t linear) const {
+    return std::binary_search(watched_pages_.begin(), watched_pages_.end(), linear >> 12);
+}
+
+void LinearMemory::check_watches(uint64_t linear, size_t n, bool write) {
+    if (watch_hit_valid_ || n == 0) {
+        return;
+    }
+    const uint64_t last = linear + (n - 1);
+    for (const WatchRange& w : watches_) {
+        const bool wanted = write ? (static_cast<uint8_t>(w.kind) & 1) != 0
+                                  : (static_cast<uint8_t>(w.kind) & 2) != 0;
+        if (!wanted || w.length == 0) {
+            continue;
+        }
+        const uint64_t w_last = w.address + (w.length - 1);
+        if (linear <= w_last && w.address <= last) {
+            watch_hit_ = WatchHit{std::max(linear, w.address), w.kind, write};
+            watch_hit_valid_ = true;
+            return;
+        }
+    }
 }
 
 uint64_t LinearMemory::translate(uint64_t linear, Access access, bool user) {
     if (TlbEntry* e = tlb_.find(linear, tlb_right(access, user))) {
         return e->physical_page | (linear & 0xfff);
+    }
+    if (!watches_.empty()) {
+        if (TlbEntry* e = tlb_.find_any(linear); e && (e->watched & tlb_right(access, user))) {
+            return e->physical_page | (linear & 0xfff);
+        }
     }
     // A miss, or an entry without this right: walk again. The walk checks the
     // rights, sets A/D, and may refill the TLB with write rights withheld (a
@@ -150,6 +210,9 @@ void LinearMemory::write_physical(uint64_t physical, const uint8_t* in, size_t n
 }
 
 void LinearMemory::read_slow(uint64_t linear, uint8_t* out, size_t n, bool user, Access access) {
+    if (!watches_.empty()) {
+        check_watches(linear, n, false);
+    }
     while (n) {
         size_t chunk = std::min<size_t>(n, kPageSize - (linear & 0xfff));
         uint64_t physical = translate(linear, access, user);
@@ -174,6 +237,9 @@ uint64_t LinearMemory::translate_for_write(uint64_t linear, bool user) {
 }
 
 void LinearMemory::write_slow(uint64_t linear, const uint8_t* in, size_t n, bool user) {
+    if (!watches_.empty()) {
+        check_watches(linear, n, true);
+    }
     // Translate every page first so a fault on the second page leaves the
     // first unwritten, as on hardware.
     size_t first = std::min<size_t>(n, kPageSize - (linear & 0xfff));

@@ -27,6 +27,20 @@ public:
     virtual void mmio_write(uint64_t physical, int size, uint64_t value) = 0;
 };
 
+// A debugger watchpoint: `length` bytes from a linear address.
+enum class WatchKind : uint8_t { Write = 1, Read = 2, Access = 3 };
+struct WatchRange {
+    uint64_t address = 0;
+    uint64_t length = 0;
+    WatchKind kind = WatchKind::Write;
+    bool operator==(const WatchRange&) const = default;
+};
+struct WatchHit {
+    uint64_t address = 0; // the first watched byte the access touched
+    WatchKind kind = WatchKind::Write;
+    bool write = false; // the access that hit was a write
+};
+
 class LinearMemory {
 public:
     LinearMemory(GuestMemory& ram, MmioHandler* mmio) : ram_(ram), mmio_(mmio) {}
@@ -57,6 +71,17 @@ public:
     void start_dirty_tracking();
     std::vector<uint64_t> take_dirty_pages();
     bool dirty_tracking() const { return dirty_tracking_; }
+
+    // Watchpoints. Pages holding a watched byte lose their fast-path read
+    // and write rights, so only slow-path accesses need the range check.
+    // The first hit since take_watch_hit() is kept.
+    void set_watch_ranges(std::vector<WatchRange> ranges);
+    const std::vector<WatchRange>& watch_ranges() const { return watches_; }
+    bool has_watch_hit() const { return watch_hit_valid_; }
+    WatchHit take_watch_hit() {
+        watch_hit_valid_ = false;
+        return watch_hit_;
+    }
 
     template <typename T>
     T read(uint64_t linear, bool user, Access access = Access::Read) {
@@ -112,6 +137,8 @@ private:
     void read_slow(uint64_t linear, uint8_t* out, size_t n, bool user, Access access);
     void write_slow(uint64_t linear, const uint8_t* in, size_t n, bool user);
     TlbEntry& fill(uint64_t linear, Access access, bool user);
+    bool page_watched(uint64_t linear) const;
+    void check_watches(uint64_t linear, size_t n, bool write);
     void read_physical(uint64_t physical, uint8_t* out, size_t n);
     void write_physical(uint64_t physical, const uint8_t* in, size_t n);
 
@@ -130,6 +157,10 @@ private:
     bool dirty_tracking_ = false;
     std::vector<uint64_t> dirty_pages_;
     std::function<void(uint64_t)> code_write_observer_;
+    std::vector<WatchRange> watches_;
+    std::vector<uint64_t> watched_pages_; // linear page numbers, sorted
+    WatchHit watch_hit_;
+    bool watch_hit_valid_ = false;
 };
 
 } // namespace krr

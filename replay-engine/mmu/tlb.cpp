@@ -31,6 +31,7 @@ void Tlb::insert(uint64_t linear, const Translation& t, bool cr0_wp, bool write_
     const uint8_t writes = tlb_right(Access::Write, false) | tlb_right(Access::Write, true);
     e.revoked = write_protected_page ? static_cast<uint8_t>(rights & writes) : 0;
     e.rights = write_protected_page ? static_cast<uint8_t>(rights & ~writes) : rights;
+    e.watched = 0;
     e.global = t.global;
     e.large_shift = t.page_size >= (1ULL << 30) ? 18 : t.page_size > 4096 ? 9 : 0;
     if (e.from_large_page()) {

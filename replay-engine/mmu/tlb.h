@@ -28,6 +28,11 @@ struct TlbEntry {
     // gone through the slow path, so protecting a page never changes what
     // the guest sees (no extra walks, no extra accessed bits).
     uint8_t revoked = 0;
+    // Read and write rights withheld because a debugger watches this page:
+    // accesses take the slow path, which checks the watched ranges and then
+    // uses this entry without a walk (a walk could set accessed bits the
+    // recorded run never set).
+    uint8_t watched = 0;
     bool global = false;
     // log2 of the guest mapping's size in 4 KiB pages: 0, 9 (2 MiB) or 18 (1 GiB).
     uint8_t large_shift = 0;

@@ -8,6 +8,7 @@
 #include "guest-model/trace/trace_reader.h"
 #include "guest-model/virtual_clock.h"
 #include "replay-engine/interpreter/interpreter.h"
+#include "replay-engine/replay/checkpoint_memory.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -27,6 +28,18 @@ constexpr uint16_t kConsolePort = 0x3f8;
 struct Divergence {
     std::string what;
 };
+
+bool is_synchronous(uint8_t kind) {
+    auto k = static_cast<trace::InputKind>(kind);
+    return k == trace::InputKind::PortRead || k == trace::InputKind::MmioRead;
+}
+
+// While re-executing toward a position the user went back to, checkpoints
+// are taken every eighth of the way, but not closer than this: the next
+// step back then re-executes at most that far.
+constexpr uint64_t kDensestCheckpoints = 100'000;
+// How often a long run asks whether gdb wants it to stop.
+constexpr uint64_t kPollInstructions = 4'000'000;
 
 std::string hex(uint64_t v) {
     char buf[24];
@@ -116,8 +129,47 @@ class ReplaySession::Impl {
 public:
     Impl(const std::string& path, ReplaySessionOptions options);
 
-    bool run_to(uint64_t target);
-    bool seek(uint64_t target);
+    // A breakpoint or watchpoint hit met while moving forward. For a
+    // watchpoint `at` is the position after the access.
+    struct Hit {
+        TimelineStopKind kind = TimelineStopKind::Breakpoint;
+        TimelinePosition at;
+        uint64_t breakpoint = 0;
+        WatchHit watch;
+    };
+    // How a forward move treats the debugger's breakpoints and watchpoints.
+    struct DebugRun {
+        bool collect = false; // record every hit and go on, instead of stopping at the first
+        bool use_breakpoints = true;
+        bool use_watchpoints = true;
+        std::optional<TimelinePosition> skip_breakpoint_at;
+        bool stop_at_delivery = false; // a single step: stop after an exception delivery
+        const std::function<bool()>* interrupted = nullptr;
+        std::vector<Hit> hits;
+        bool stopped = false; // at a hit, a delivery or an interruption
+        bool delivered = false;
+        bool was_interrupted = false;
+    };
+
+    TimelinePosition now() const {
+        return {vcpu_.instructions_retired, cursor_.inputs,
+                interpreter_->deliveries_since_retire()};
+    }
+    TimelinePosition end_position() const {
+        return normalize({end_, TimelinePosition::kAllInputs, 0});
+    }
+    bool at_end() const { return now() >= end_position(); }
+    TimelinePosition normalize(TimelinePosition p) const;
+
+    // Forward to `target` (false: stopped early by `debug`). Throws Divergence.
+    bool advance(const TimelinePosition& target, DebugRun* debug);
+    bool run_to(const TimelinePosition& target);
+    bool seek(const TimelinePosition& target);
+    TimelineStop step(Direction direction);
+    TimelineStop resume(Direction direction, const std::function<bool()>& interrupted);
+    TimelinePosition previous_position();
+    void discard_modifications();
+    TimelineStop diverged(const Divergence& d);
 
     uint64_t take_sync_input(trace::InputKind kind, uint64_t address, int size);
     void console_byte(uint8_t byte);
@@ -126,14 +178,14 @@ public:
     trace::TraceReader trace_;
     ReplaySessionOptions options_;
     GuestMemory memory_;
-    std::vector<uint8_t> base_memory_; // RAM at the snapshot
     VcpuState vcpu_;
     std::unique_ptr<SessionEnvironment> environment_;
     std::unique_ptr<Interpreter> interpreter_;
     std::vector<trace::LogRecord> records_; // the whole log, RecordEnd last
+    std::vector<trace::InputRecord> inputs_;
     std::optional<SymbolTable> symbols_;
 
-    // The cursor: everything a checkpoint must restore.
+    // The cursor: everything a checkpoint must restore besides the vCPU.
     struct Cursor {
         size_t next_record = 0;
         uint64_t inputs = 0;
@@ -153,14 +205,23 @@ public:
     size_t console_emitted_ = 0;
 
     struct Checkpoint {
-        uint64_t position = 0;
         VcpuState vcpu;
         Cursor cursor;
-        // Pages written since the previous checkpoint, as they were here.
-        std::map<uint64_t, std::vector<uint8_t>> pages;
+        uint64_t last_retired_rip = Interpreter::kNoRip;
     };
-    std::vector<Checkpoint> checkpoints_; // by position
-    uint64_t checkpoint_bytes_ = 0;
+    std::map<TimelinePosition, Checkpoint> checkpoints_;
+    std::unique_ptr<CheckpointMemory> checkpoint_memory_;
+    // Live memory equals this checkpoint's except on `touched_` and the
+    // pages dirty tracking has collected since.
+    TimelinePosition anchor_;
+    std::vector<uint64_t> touched_;
+    std::vector<uint64_t> wanted_checkpoints_; // counts, ascending
+    uint64_t focus_ = 0;                       // where the user works: checkpoints stay dense here
+
+    std::vector<uint64_t> breakpoints_; // sorted
+    std::vector<WatchRange> watches_;
+    bool modified_ = false;
+
     uint64_t start_ = 0;
     uint64_t end_ = 0;
     std::string divergence_;
@@ -170,9 +231,14 @@ private:
     const trace::LogRecord* peek() const {
         return cursor_.next_record < records_.size() ? &records_[cursor_.next_record] : nullptr;
     }
-    void execute_to(uint64_t count, const std::string& awaiting);
+    void take_console(const trace::ConsoleRecord& c);
+    bool execute_to(uint64_t count, const std::string& awaiting, DebugRun* debug);
+    bool note_hit(DebugRun* debug, const Hit& hit);
+    void at_boundary();
     void take_checkpoint();
-    void restore(const Checkpoint& checkpoint, size_t index);
+    void keep_within_budget();
+    void restore(const TimelinePosition& checkpoint);
+    void collect_touched();
     void check_state(const trace::StateHashRecord& h);
     std::string where() const;
     void fail(const std::string& what);
@@ -234,6 +300,7 @@ ReplaySession::Impl::Impl(const std::string& path, ReplaySessionOptions options)
             end_ = std::max(end_, e->final_instruction_count);
         } else if (const auto* in = std::get_if<trace::InputRecord>(&r)) {
             end_ = std::max(end_, in->instruction_count);
+            inputs_.push_back(*in);
         } else if (const auto* h = std::get_if<trace::StateHashRecord>(&r)) {
             end_ = std::max(end_, h->instruction_count);
         }
@@ -248,10 +315,31 @@ ReplaySession::Impl::Impl(const std::string& path, ReplaySessionOptions options)
         // Reports then show bare addresses.
     }
     if (options_.checkpoint_interval) {
-        base_memory_.assign(memory_.base(), memory_.base() + memory_.size());
+        anchor_ = now();
+        checkpoint_memory_ = std::make_unique<CheckpointMemory>(memory_, anchor_);
+        checkpoints_[anchor_] = Checkpoint{vcpu_, cursor_, Interpreter::kNoRip};
         interpreter_->memory().start_dirty_tracking();
-        take_checkpoint();
     }
+}
+
+TimelinePosition ReplaySession::Impl::normalize(TimelinePosition p) const {
+    p.instructions = std::clamp(p.instructions, start_, end_);
+    // Every input logged before the count has been consumed on reaching
+    // it; the asynchronous ones logged at the count come next, in order.
+    auto first = std::lower_bound(
+        inputs_.begin(), inputs_.end(), p.instructions,
+        [](const trace::InputRecord& in, uint64_t count) { return in.instruction_count < count; });
+    uint64_t low = static_cast<uint64_t>(first - inputs_.begin());
+    uint64_t high = low;
+    while (high < inputs_.size() && inputs_[high].instruction_count == p.instructions &&
+           !is_synchronous(inputs_[high].kind)) {
+        ++high;
+    }
+    p.inputs = std::clamp(p.inputs, low, high);
+    if (p.inputs != high) {
+        p.deliveries = 0;
+    }
+    return p;
 }
 
 void ReplaySession::Impl::console_byte(uint8_t byte) {
@@ -265,6 +353,13 @@ void ReplaySession::Impl::console_byte(uint8_t byte) {
             options_.console(byte);
         }
     }
+}
+
+void ReplaySession::Impl::take_console(const trace::ConsoleRecord& c) {
+    recorded_console_.resize(cursor_.recorded_console);
+    recorded_console_.append(c.bytes.begin(), c.bytes.end());
+    cursor_.recorded_console += c.bytes.size();
+    ++cursor_.next_record;
 }
 
 std::string ReplaySession::Impl::where() const {
@@ -290,15 +385,16 @@ void ReplaySession::Impl::fail(const std::string& what) {
     broken_ = true;
 }
 
+TimelineStop ReplaySession::Impl::diverged(const Divergence& d) {
+    fail(d.what);
+    return TimelineStop{TimelineStopKind::Diverged, 0, {}};
+}
+
 uint64_t ReplaySession::Impl::take_sync_input(trace::InputKind kind, uint64_t address, int size) {
     for (;;) {
         const trace::LogRecord* r = peek();
         if (r && std::holds_alternative<trace::ConsoleRecord>(*r)) {
-            const auto& c = std::get<trace::ConsoleRecord>(*r);
-            recorded_console_.resize(cursor_.recorded_console);
-            recorded_console_.append(c.bytes.begin(), c.bytes.end());
-            cursor_.recorded_console += c.bytes.size();
-            ++cursor_.next_record;
+            take_console(std::get<trace::ConsoleRecord>(*r));
             continue;
         }
         std::string replayed = trace::input_kind_name(static_cast<uint8_t>(kind)) + " of " +
@@ -320,50 +416,155 @@ uint64_t ReplaySession::Impl::take_sync_input(trace::InputKind kind, uint64_t ad
     }
 }
 
-void ReplaySession::Impl::take_checkpoint() {
-    Checkpoint c;
-    c.position = vcpu_.instructions_retired;
-    c.vcpu = vcpu_;
-    c.cursor = cursor_;
-    for (uint64_t page : interpreter_->memory().take_dirty_pages()) {
-        const uint8_t* p = memory_.base() + page;
-        c.pages.emplace(page, std::vector<uint8_t>(p, p + kPageSize));
-        checkpoint_bytes_ += kPageSize;
-    }
-    auto at = std::upper_bound(checkpoints_.begin(), checkpoints_.end(), c.position,
-                               [](uint64_t pos, const Checkpoint& k) { return pos < k.position; });
-    checkpoints_.insert(at, std::move(c));
+void ReplaySession::Impl::collect_touched() {
+    std::vector<uint64_t> dirty = interpreter_->memory().take_dirty_pages();
+    touched_.insert(touched_.end(), dirty.begin(), dirty.end());
+    std::sort(touched_.begin(), touched_.end());
+    touched_.erase(std::unique(touched_.begin(), touched_.end()), touched_.end());
 }
 
-void ReplaySession::Impl::restore(const Checkpoint& checkpoint, size_t index) {
-    // Memory at the checkpoint: the snapshot, then every checkpoint's pages
-    // up to this one, later ones winning.
-    std::memcpy(memory_.base(), base_memory_.data(), base_memory_.size());
-    for (size_t i = 0; i <= index; ++i) {
-        for (const auto& [page, bytes] : checkpoints_[i].pages) {
-            std::memcpy(memory_.base() + page, bytes.data(), kPageSize);
+void ReplaySession::Impl::take_checkpoint() {
+    const TimelinePosition at = now();
+    collect_touched();
+    checkpoint_memory_->add(at, memory_, touched_);
+    checkpoints_[at] = Checkpoint{vcpu_, cursor_, interpreter_->last_retired_rip()};
+    anchor_ = at;
+    touched_.clear();
+    keep_within_budget();
+}
+
+void ReplaySession::Impl::keep_within_budget() {
+    const uint64_t budget = options_.checkpoint_memory;
+    while (budget && checkpoint_memory_->bytes() > budget && checkpoints_.size() > 2) {
+        // Drop the checkpoint whose neighbours are closest together for its
+        // distance from where the user works: what remains thins out
+        // geometrically away from there.
+        auto victim = checkpoints_.end();
+        double best = 0;
+        for (auto it = std::next(checkpoints_.begin()); it != checkpoints_.end(); ++it) {
+            if (it->first == anchor_) {
+                continue;
+            }
+            auto next = std::next(it);
+            uint64_t gap = (next == checkpoints_.end() ? end_ : next->first.instructions) -
+                           std::prev(it)->first.instructions;
+            uint64_t distance = it->first.instructions > focus_ ? it->first.instructions - focus_
+                                                                : focus_ - it->first.instructions;
+            double score = static_cast<double>(gap) / (1.0 + static_cast<double>(distance));
+            if (victim == checkpoints_.end() || score < best) {
+                victim = it;
+                best = score;
+            }
         }
+        if (victim == checkpoints_.end()) {
+            break;
+        }
+        checkpoint_memory_->remove(victim->first);
+        checkpoints_.erase(victim);
     }
+}
+
+void ReplaySession::Impl::restore(const TimelinePosition& at) {
+    const Checkpoint& checkpoint = checkpoints_.at(at);
+    collect_touched();
+    std::vector<uint64_t> pages = checkpoint_memory_->restore(memory_, anchor_, touched_, at);
     vcpu_ = checkpoint.vcpu;
     cursor_ = checkpoint.cursor;
-    interpreter_->state_changed_externally();
-    // Pages written from here on belong to the next checkpoint taken.
-    interpreter_->memory().start_dirty_tracking();
+    interpreter_->pages_changed_externally(pages);
+    interpreter_->set_position_detail(0, checkpoint.last_retired_rip);
+    anchor_ = at;
+    touched_.clear();
+    modified_ = false;
 }
 
-void ReplaySession::Impl::execute_to(uint64_t count, const std::string& awaiting) {
+// Between two runs of the interpreter: take the checkpoints wanted here, or
+// note that the live memory is a checkpoint's again.
+void ReplaySession::Impl::at_boundary() {
+    if (!checkpoint_memory_ || interpreter_->deliveries_since_retire() != 0) {
+        return;
+    }
+    const uint64_t count = vcpu_.instructions_retired;
+    bool wanted = count % options_.checkpoint_interval == 0;
+    while (!wanted_checkpoints_.empty() && wanted_checkpoints_.front() <= count) {
+        wanted = wanted || wanted_checkpoints_.front() == count;
+        wanted_checkpoints_.erase(wanted_checkpoints_.begin());
+    }
+    const TimelinePosition here = now();
+    if (checkpoints_.count(here)) {
+        if (anchor_ != here) {
+            (void)interpreter_->memory().take_dirty_pages();
+            anchor_ = here;
+            touched_.clear();
+        }
+    } else if (wanted && count < end_) {
+        take_checkpoint();
+    }
+}
+
+bool ReplaySession::Impl::note_hit(DebugRun* debug, const Hit& hit) {
+    if (debug->collect) {
+        debug->hits.push_back(hit);
+        if (hit.kind == TimelineStopKind::Breakpoint) {
+            debug->skip_breakpoint_at = hit.at;
+        }
+        return false;
+    }
+    debug->hits.push_back(hit);
+    debug->stopped = true;
+    return true;
+}
+
+// Runs the interpreter to `count`, stopping at checkpoint boundaries and,
+// with `debug`, at what it asks for. False when `debug` stopped it.
+bool ReplaySession::Impl::execute_to(uint64_t count, const std::string& awaiting, DebugRun* debug) {
+    const uint64_t interval = options_.checkpoint_interval;
     while (vcpu_.instructions_retired < count) {
         uint64_t target = count;
-        const uint64_t interval = options_.checkpoint_interval;
         if (interval) {
-            uint64_t next = (vcpu_.instructions_retired / interval + 1) * interval;
-            target = std::min(target, next);
+            target = std::min(target, (vcpu_.instructions_retired / interval + 1) * interval);
+            if (!wanted_checkpoints_.empty()) {
+                target = std::min(
+                    target, std::max(wanted_checkpoints_.front(), vcpu_.instructions_retired + 1));
+            }
         }
-        StopReason r = interpreter_->run(target);
+        RunControl control;
+        if (debug) {
+            if (debug->interrupted) {
+                target = std::min(target, vcpu_.instructions_retired + kPollInstructions);
+            }
+            control.breakpoints =
+                breakpoints_.empty() || !debug->use_breakpoints ? nullptr : &breakpoints_;
+            control.watching = !watches_.empty() && debug->use_watchpoints;
+            control.skip_breakpoint_at_start = debug->skip_breakpoint_at == now();
+            if (debug->stop_at_delivery) {
+                control.stop_after_deliveries = interpreter_->deliveries_since_retire() + 1;
+            }
+            if (control.watching && interpreter_->memory().has_watch_hit()) {
+                (void)interpreter_->memory().take_watch_hit();
+            }
+        }
+        StopReason r = interpreter_->run(target, control);
         switch (r) {
         case StopReason::ReachedTarget:
         case StopReason::ExitRequested:
             break;
+        case StopReason::Breakpoint:
+            if (note_hit(debug, Hit{TimelineStopKind::Breakpoint, now(), vcpu_.cpu.rip, {}})) {
+                return false;
+            }
+            continue;
+        case StopReason::Watchpoint: {
+            Hit hit{TimelineStopKind::Watchpoint, now(), 0,
+                    interpreter_->memory().take_watch_hit()};
+            if (note_hit(debug, hit)) {
+                return false;
+            }
+            continue;
+        }
+        case StopReason::Delivered:
+            debug->stopped = true;
+            debug->delivered = true;
+            return false;
         case StopReason::Halted:
             throw Divergence{"the CPU halted before reaching " + awaiting};
         case StopReason::TripleFault:
@@ -373,16 +574,20 @@ void ReplaySession::Impl::execute_to(uint64_t count, const std::string& awaiting
             throw Divergence{"the emulator cannot go on before reaching " + awaiting + ": " +
                              interpreter_->error()};
         }
-        if (interval && vcpu_.instructions_retired % interval == 0 &&
-            vcpu_.instructions_retired < count &&
-            (checkpoints_.empty() || checkpoints_.back().position < vcpu_.instructions_retired)) {
-            take_checkpoint();
+        if (vcpu_.instructions_retired < count) {
+            at_boundary();
+        }
+        if (debug && debug->interrupted && *debug->interrupted && (*debug->interrupted)()) {
+            debug->stopped = true;
+            debug->was_interrupted = true;
+            return false;
         }
     }
     if (vcpu_.instructions_retired != count) {
         throw Divergence{"the replay passed instruction " + std::to_string(count) +
                          " without reaching " + awaiting};
     }
+    return true;
 }
 
 void ReplaySession::Impl::check_state(const trace::StateHashRecord& h) {
@@ -420,79 +625,127 @@ void ReplaySession::Impl::check_state(const trace::StateHashRecord& h) {
     throw Divergence{o.str()};
 }
 
-bool ReplaySession::Impl::run_to(uint64_t target) {
+bool ReplaySession::Impl::advance(const TimelinePosition& target, DebugRun* debug) {
+    while (const trace::LogRecord* r = peek()) {
+        if (const auto* c = std::get_if<trace::ConsoleRecord>(r)) {
+            take_console(*c);
+        } else if (const auto* h = std::get_if<trace::StateHashRecord>(r)) {
+            // A hash at the target's count is checked: it belongs before
+            // the inputs at its count.
+            if (h->instruction_count > target.instructions) {
+                break;
+            }
+            trace::StateHashRecord record = *h;
+            if (!execute_to(record.instruction_count,
+                            "the state hash at instruction " +
+                                std::to_string(record.instruction_count),
+                            debug)) {
+                return false;
+            }
+            check_state(record);
+            ++cursor_.next_record;
+        } else if (const auto* in = std::get_if<trace::InputRecord>(r)) {
+            if (in->instruction_count > target.instructions ||
+                (in->instruction_count == target.instructions &&
+                 (is_synchronous(in->kind) || cursor_.inputs >= target.inputs))) {
+                break;
+            }
+            trace::InputRecord input = *in;
+            std::string what =
+                "input #" + std::to_string(cursor_.inputs) + " (" + describe_input(input) + ")";
+            if (!execute_to(input.instruction_count, what, debug)) {
+                return false;
+            }
+            if (is_synchronous(input.kind)) {
+                // The instruction at this count makes the read: run it.
+                uint64_t before = cursor_.inputs;
+                if (!execute_to(input.instruction_count + 1, what, debug)) {
+                    return false;
+                }
+                if (cursor_.inputs == before) {
+                    throw Divergence{what + " was not consumed: the instruction at " +
+                                     std::to_string(input.instruction_count) +
+                                     " did not make that read"};
+                }
+                continue;
+            }
+            auto kind = static_cast<trace::InputKind>(input.kind);
+            if (kind != trace::InputKind::ClockSkip && input.rip != vcpu_.cpu.rip) {
+                throw Divergence{what + " expected RIP " + hex(input.rip) +
+                                 " but the replay is at " + hex(vcpu_.cpu.rip)};
+            }
+            if (debug && debug->stop_at_delivery && interpreter_->deliveries_since_retire()) {
+                // Inputs come before a count's exceptions: none is due here.
+                throw Divergence{what + " is due after an exception was delivered"};
+            }
+            const bool watching = debug && debug->use_watchpoints && !watches_.empty();
+            if (watching && interpreter_->memory().has_watch_hit()) {
+                (void)interpreter_->memory().take_watch_hit();
+            }
+            cursor_.last_input = input;
+            ++cursor_.next_record;
+            ++cursor_.inputs;
+            switch (kind) {
+            case trace::InputKind::Interrupt:
+                interpreter_->deliver_external_interrupt(static_cast<uint8_t>(input.address));
+                break;
+            case trace::InputKind::Nmi:
+                interpreter_->deliver_nmi();
+                break;
+            case trace::InputKind::ClockSkip:
+                cursor_.skipped += input.value;
+                break;
+            default:
+                throw Divergence{what + ": this kind of input cannot be replayed yet"};
+            }
+            if (watching && interpreter_->memory().has_watch_hit()) {
+                // The interrupt frame landed on watched memory.
+                Hit hit{TimelineStopKind::Watchpoint, now(), 0,
+                        interpreter_->memory().take_watch_hit()};
+                if (note_hit(debug, hit)) {
+                    return false;
+                }
+            }
+        } else if (const auto* end = std::get_if<trace::RecordEnd>(r)) {
+            if (end->final_instruction_count > target.instructions) {
+                break;
+            }
+            trace::RecordEnd record = *end;
+            if (!execute_to(record.final_instruction_count, "the end of the recording", debug)) {
+                return false;
+            }
+            cursor_.end = record;
+            ++cursor_.next_record;
+        } else {
+            ++cursor_.next_record;
+        }
+    }
+    if (!execute_to(std::max(target.instructions, vcpu_.instructions_retired),
+                    "the position asked for", debug)) {
+        return false;
+    }
+    // Exceptions delivered at the target's count, after its inputs.
+    while (target.deliveries > interpreter_->deliveries_since_retire() &&
+           vcpu_.instructions_retired == target.instructions) {
+        RunControl control;
+        control.stop_after_deliveries = target.deliveries;
+        StopReason r = interpreter_->run(target.instructions + 1, control);
+        if (r != StopReason::Delivered) {
+            throw Divergence{"no exception " + std::to_string(target.deliveries) +
+                             " is delivered at instruction " + std::to_string(target.instructions)};
+        }
+    }
+    return true;
+}
+
+bool ReplaySession::Impl::run_to(const TimelinePosition& target) {
     if (broken_) {
         return false;
     }
-    target = std::min(target, end_);
     try {
-        while (const trace::LogRecord* r = peek()) {
-            if (const auto* c = std::get_if<trace::ConsoleRecord>(r)) {
-                recorded_console_.resize(cursor_.recorded_console);
-                recorded_console_.append(c->bytes.begin(), c->bytes.end());
-                cursor_.recorded_console += c->bytes.size();
-                ++cursor_.next_record;
-            } else if (const auto* h = std::get_if<trace::StateHashRecord>(r)) {
-                // A hash at the target is checked: it belongs before the
-                // inputs at its count.
-                if (h->instruction_count > target) {
-                    break;
-                }
-                trace::StateHashRecord record = *h;
-                execute_to(record.instruction_count, "the state hash at instruction " +
-                                                         std::to_string(record.instruction_count));
-                check_state(record);
-                ++cursor_.next_record;
-            } else if (const auto* in = std::get_if<trace::InputRecord>(r)) {
-                if (in->instruction_count >= target) {
-                    break;
-                }
-                trace::InputRecord input = *in;
-                std::string what =
-                    "input #" + std::to_string(cursor_.inputs) + " (" + describe_input(input) + ")";
-                execute_to(input.instruction_count, what);
-                auto kind = static_cast<trace::InputKind>(input.kind);
-                if (kind == trace::InputKind::PortRead || kind == trace::InputKind::MmioRead) {
-                    // The instruction at this count makes the read: run it.
-                    uint64_t before = cursor_.inputs;
-                    execute_to(input.instruction_count + 1, what);
-                    if (cursor_.inputs == before) {
-                        throw Divergence{what + " was not consumed: the instruction at " +
-                                         std::to_string(input.instruction_count) +
-                                         " did not make that read"};
-                    }
-                    continue;
-                }
-                if (kind != trace::InputKind::ClockSkip && input.rip != vcpu_.cpu.rip) {
-                    throw Divergence{what + " expected RIP " + hex(input.rip) +
-                                     " but the replay is at " + hex(vcpu_.cpu.rip)};
-                }
-                cursor_.last_input = input;
-                ++cursor_.next_record;
-                ++cursor_.inputs;
-                switch (kind) {
-                case trace::InputKind::Interrupt:
-                    interpreter_->deliver_external_interrupt(static_cast<uint8_t>(input.address));
-                    break;
-                case trace::InputKind::Nmi:
-                    interpreter_->deliver_nmi();
-                    break;
-                case trace::InputKind::ClockSkip:
-                    cursor_.skipped += input.value;
-                    break;
-                default:
-                    throw Divergence{what + ": this kind of input cannot be replayed yet"};
-                }
-            } else if (const auto* end = std::get_if<trace::RecordEnd>(r)) {
-                if (end->final_instruction_count > target) {
-                    break;
-                }
-                execute_to(end->final_instruction_count, "the end of the recording");
-                cursor_.end = *end;
-                ++cursor_.next_record;
-            }
-        }
-        execute_to(std::max(target, vcpu_.instructions_retired), "the position asked for");
+        discard_modifications();
+        focus_ = target.instructions;
+        advance(normalize(target), nullptr);
     } catch (const Divergence& d) {
         fail(d.what);
         return false;
@@ -500,26 +753,209 @@ bool ReplaySession::Impl::run_to(uint64_t target) {
     return true;
 }
 
-bool ReplaySession::Impl::seek(uint64_t target) {
+bool ReplaySession::Impl::seek(const TimelinePosition& requested) {
     if (broken_) {
         return false;
     }
-    target = std::clamp(target, start_, end_);
-    if (target < vcpu_.instructions_retired) {
-        if (checkpoints_.empty()) {
-            fail("cannot go back to instruction " + std::to_string(target) +
-                 ": this session keeps no checkpoints");
-            return false;
-        }
-        size_t index = 0;
-        for (size_t i = 0; i < checkpoints_.size(); ++i) {
-            if (checkpoints_[i].position <= target) {
-                index = i;
+    const TimelinePosition target = normalize(requested);
+    try {
+        discard_modifications();
+        focus_ = target.instructions;
+        if (target < now()) {
+            if (checkpoints_.empty()) {
+                fail("cannot go back to " + to_string(target) +
+                     ": this session keeps no checkpoints");
+                return false;
+            }
+            auto it = std::prev(checkpoints_.upper_bound(target));
+            restore(it->first);
+            const uint64_t distance = target.instructions - it->first.instructions;
+            if (distance > 2 * kDensestCheckpoints) {
+                const uint64_t stride = std::max(distance / 8, kDensestCheckpoints);
+                for (uint64_t c = it->first.instructions + stride; c < target.instructions;
+                     c += stride) {
+                    wanted_checkpoints_.push_back(c);
+                }
             }
         }
-        restore(checkpoints_[index], index);
+        advance(target, nullptr);
+        wanted_checkpoints_.clear();
+    } catch (const Divergence& d) {
+        wanted_checkpoints_.clear();
+        fail(d.what);
+        return false;
     }
-    return run_to(target);
+    return true;
+}
+
+void ReplaySession::Impl::discard_modifications() {
+    if (!modified_) {
+        return;
+    }
+    const TimelinePosition here = now();
+    auto it = std::prev(checkpoints_.upper_bound(here));
+    restore(it->first);
+    advance(here, nullptr);
+}
+
+TimelinePosition ReplaySession::Impl::previous_position() {
+    const TimelinePosition here = now();
+    if (here.deliveries > 0) {
+        return {here.instructions, here.inputs, here.deliveries - 1};
+    }
+    if (cursor_.last_input && cursor_.last_input->instruction_count == here.instructions &&
+        !is_synchronous(cursor_.last_input->kind)) {
+        return {here.instructions, here.inputs - 1, 0};
+    }
+    // Before the previous instruction, with its count's inputs applied;
+    // if it faulted, after the last exception it raised.
+    const uint64_t count = here.instructions - 1;
+    if (!seek({count, TimelinePosition::kAllInputs, 0})) {
+        throw Divergence{divergence_};
+    }
+    const TimelinePosition before = now();
+    if (checkpoint_memory_ && !checkpoints_.count(before)) {
+        take_checkpoint();
+    }
+    uint32_t deliveries = 0;
+    for (;;) {
+        DebugRun probe;
+        probe.stop_at_delivery = true;
+        probe.use_breakpoints = false;
+        probe.use_watchpoints = false;
+        if (advance({here.instructions, 0, 0}, &probe)) {
+            break;
+        }
+        if (!probe.delivered) {
+            // Only deliveries stop a probe without breakpoints or watchpoints.
+            throw Divergence{"stepping back from " + to_string(here) + " stopped unexpectedly"};
+        }
+        deliveries = interpreter_->deliveries_since_retire();
+    }
+    return {before.instructions, before.inputs, deliveries};
+}
+
+TimelineStop ReplaySession::Impl::step(Direction direction) {
+    if (broken_) {
+        return {TimelineStopKind::Diverged, 0, {}};
+    }
+    try {
+        discard_modifications();
+        if (direction == Direction::Forward) {
+            if (at_end()) {
+                return {TimelineStopKind::TraceEnd, 0, {}};
+            }
+            const TimelinePosition here = now();
+            focus_ = here.instructions;
+            const TimelinePosition next_input = normalize({here.instructions, here.inputs + 1, 0});
+            DebugRun debug;
+            debug.stop_at_delivery = true;
+            debug.skip_breakpoint_at = here;
+            if (here.deliveries == 0 && next_input.inputs > here.inputs) {
+                advance(next_input, &debug);
+            } else {
+                advance({here.instructions + 1, 0, 0}, &debug);
+            }
+            for (const Hit& hit : debug.hits) {
+                if (hit.kind == TimelineStopKind::Watchpoint) {
+                    return {TimelineStopKind::Watchpoint, 0, hit.watch};
+                }
+            }
+            return {at_end() ? TimelineStopKind::TraceEnd : TimelineStopKind::Step, 0, {}};
+        }
+        if (now() <= normalize({start_, 0, 0})) {
+            return {TimelineStopKind::TraceStart, 0, {}};
+        }
+        TimelinePosition previous = previous_position();
+        if (!seek(previous)) {
+            return {TimelineStopKind::Diverged, 0, {}};
+        }
+        return {TimelineStopKind::Step, 0, {}};
+    } catch (const Divergence& d) {
+        return diverged(d);
+    }
+}
+
+TimelineStop ReplaySession::Impl::resume(Direction direction,
+                                         const std::function<bool()>& interrupted) {
+    if (broken_) {
+        return {TimelineStopKind::Diverged, 0, {}};
+    }
+    try {
+        discard_modifications();
+        if (direction == Direction::Forward) {
+            if (at_end()) {
+                return {TimelineStopKind::TraceEnd, 0, {}};
+            }
+            DebugRun debug;
+            debug.skip_breakpoint_at = now();
+            debug.interrupted = &interrupted;
+            const bool reached = advance(end_position(), &debug);
+            focus_ = vcpu_.instructions_retired;
+            if (!reached && !debug.hits.empty()) {
+                const Hit& hit = debug.hits.back();
+                return {hit.kind, hit.breakpoint, hit.watch};
+            }
+            if (!reached && debug.was_interrupted) {
+                return {TimelineStopKind::Interrupted, 0, {}};
+            }
+            return {TimelineStopKind::TraceEnd, 0, {}};
+        }
+
+        const TimelinePosition origin = now();
+        const TimelinePosition first = normalize({start_, 0, 0});
+        if (origin <= first) {
+            return {TimelineStopKind::TraceStart, 0, {}};
+        }
+        if (checkpoints_.empty()) {
+            throw Divergence{"cannot run backward: this session keeps no checkpoints"};
+        }
+        TimelinePosition segment_end = origin;
+        for (;;) {
+            auto it = checkpoints_.lower_bound(segment_end);
+            if (it == checkpoints_.begin()) {
+                seek(first);
+                return {TimelineStopKind::TraceStart, 0, {}};
+            }
+            const TimelinePosition segment_start = std::prev(it)->first;
+            restore(segment_start);
+            DebugRun scan;
+            scan.collect = true;
+            advance(segment_end, &scan);
+            // The last hit before the origin: a breakpoint strictly before
+            // it, a watched access that completed by it.
+            const Hit* last = nullptr;
+            for (const Hit& hit : scan.hits) {
+                const bool before =
+                    hit.kind == TimelineStopKind::Breakpoint ? hit.at < origin : hit.at <= origin;
+                if (before && (!last || hit.at > last->at ||
+                               (hit.at == last->at && hit.kind == TimelineStopKind::Breakpoint))) {
+                    last = &hit;
+                }
+            }
+            if (last) {
+                const Hit hit = *last;
+                focus_ = hit.at.instructions;
+                if (!seek(hit.at)) {
+                    return {TimelineStopKind::Diverged, 0, {}};
+                }
+                if (hit.kind == TimelineStopKind::Watchpoint) {
+                    // Stop before the access, as a reverse-running CPU would.
+                    if (!seek(previous_position())) {
+                        return {TimelineStopKind::Diverged, 0, {}};
+                    }
+                }
+                return {hit.kind, hit.breakpoint, hit.watch};
+            }
+            segment_end = segment_start;
+            if (interrupted && interrupted()) {
+                seek(segment_start);
+                return {TimelineStopKind::Interrupted, 0, {}};
+            }
+        }
+    } catch (const Divergence& d) {
+        return diverged(d);
+    }
 }
 
 ReplaySession::ReplaySession(const std::string& path, ReplaySessionOptions options)
@@ -537,6 +973,15 @@ uint64_t ReplaySession::end_instruction() const {
 uint64_t ReplaySession::position() const {
     return impl_->vcpu_.instructions_retired;
 }
+TimelinePosition ReplaySession::now() const {
+    return impl_->now();
+}
+TimelinePosition ReplaySession::start() const {
+    return impl_->normalize({impl_->start_, 0, 0});
+}
+bool ReplaySession::at_end() const {
+    return impl_->at_end();
+}
 uint64_t ReplaySession::inputs_consumed() const {
     return impl_->cursor_.inputs;
 }
@@ -547,10 +992,68 @@ const std::optional<trace::RecordEnd>& ReplaySession::record_end() const {
     return impl_->cursor_.end;
 }
 bool ReplaySession::run_to(uint64_t instructions) {
-    return impl_->run_to(instructions);
+    return impl_->run_to({instructions, 0, 0});
 }
 bool ReplaySession::seek(uint64_t instructions) {
-    return impl_->seek(instructions);
+    return impl_->seek({instructions, 0, 0});
+}
+bool ReplaySession::seek(const TimelinePosition& position) {
+    return impl_->seek(position);
+}
+void ReplaySession::set_breakpoints(std::vector<uint64_t> addresses) {
+    std::sort(addresses.begin(), addresses.end());
+    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    impl_->breakpoints_ = std::move(addresses);
+}
+void ReplaySession::set_watchpoints(std::vector<WatchRange> ranges) {
+    if (ranges != impl_->watches_) {
+        impl_->watches_ = ranges;
+        impl_->interpreter_->memory().set_watch_ranges(std::move(ranges));
+    }
+}
+TimelineStop ReplaySession::step(Direction direction) {
+    return impl_->step(direction);
+}
+TimelineStop ReplaySession::resume(Direction direction, const std::function<bool()>& interrupted) {
+    return impl_->resume(direction, interrupted);
+}
+size_t ReplaySession::read_virtual(uint64_t address, std::span<uint8_t> out) {
+    return impl_->interpreter_->memory().debug_read(address, out);
+}
+size_t ReplaySession::write_virtual(uint64_t address, std::span<const uint8_t> in) {
+    if (!impl_->checkpoint_memory_) {
+        return 0; // without checkpoints a change could not be undone
+    }
+    // debug_write marks the pages dirty (so restoring covers them) and
+    // drops decoded code on them.
+    size_t done = impl_->interpreter_->memory().debug_write(address, in);
+    if (done) {
+        impl_->modified_ = true;
+    }
+    return done;
+}
+VcpuState& ReplaySession::modify_vcpu() {
+    impl_->modified_ = impl_->checkpoint_memory_ != nullptr;
+    return impl_->vcpu_;
+}
+bool ReplaySession::modified() const {
+    return impl_->modified_;
+}
+const std::vector<trace::InputRecord>& ReplaySession::inputs() const {
+    return impl_->inputs_;
+}
+std::vector<CheckpointInfo> ReplaySession::checkpoints() const {
+    std::vector<CheckpointInfo> out;
+    for (const auto& [position, checkpoint] : impl_->checkpoints_) {
+        out.push_back({position, impl_->checkpoint_memory_->pages_at(position)});
+    }
+    return out;
+}
+uint64_t ReplaySession::checkpoint_bytes() const {
+    return impl_->checkpoint_memory_ ? impl_->checkpoint_memory_->bytes() : 0;
+}
+size_t ReplaySession::checkpoint_count() const {
+    return impl_->checkpoints_.size();
 }
 std::string ReplaySession::console_difference() const {
     const std::string replayed =
@@ -568,6 +1071,9 @@ std::string ReplaySession::console_difference() const {
            " (recorded " + std::to_string(recorded.size()) + " bytes, replayed " +
            std::to_string(replayed.size()) + ")";
 }
+std::string ReplaySession::console_so_far() const {
+    return impl_->replayed_console_.substr(0, impl_->cursor_.replayed_console);
+}
 const std::string& ReplaySession::divergence() const {
     return impl_->divergence_;
 }
@@ -576,12 +1082,6 @@ const VcpuState& ReplaySession::vcpu() const {
 }
 const GuestMemory& ReplaySession::memory() const {
     return impl_->memory_;
-}
-size_t ReplaySession::checkpoint_count() const {
-    return impl_->checkpoints_.size();
-}
-uint64_t ReplaySession::checkpoint_bytes() const {
-    return impl_->checkpoint_bytes_;
 }
 
 } // namespace krr
