@@ -3,6 +3,7 @@
 # it crashes, replayed with verification by krr repro itself and once more by
 # `krr replay --verify` (the trace replays without knowing the jitter seed);
 # the report names the title, the faulting function and the debug commands.
+# The same seed records the same execution, another seed another one.
 # Also: a sample that never crashes is "did not reproduce" (exit 2), and
 # --accel kvm is refused. Prints the wall time of the recording.
 set -euo pipefail
@@ -50,6 +51,15 @@ grep -qF "krr: repro: quiet: did not reproduce: no crash matching /this line is 
     "$work/quiet.err" || fail "quiet sample said: $(cat "$work/quiet.err")"
 [[ ! -e $work/quiet.trace ]] || fail "the quiet sample left a trace"
 
+# The module's bytes do not depend on where it is built (krr repro builds in
+# a fresh scratch directory each time; the guest image must not change).
+kmod=$samples/../../kmod
+"$kmod/build-kmod" "$work/k" >/dev/null || fail "kmod/build-kmod $work/k"
+"$kmod/build-kmod" "$work/kmod-in-a-longer-place" >/dev/null ||
+    fail "kmod/build-kmod $work/kmod-in-a-longer-place"
+cmp -s "$work/k/krr_bugs.ko" "$work/kmod-in-a-longer-place/krr_bugs.ko" ||
+    fail "krr_bugs.ko differs with the build directory"
+
 # The racy use-after-free, recorded and confirmed.
 start=$(date +%s.%N)
 status=0
@@ -83,6 +93,25 @@ fi
     fail "krr replay --verify: $(cat "$work/replay.err")"
 grep -q "recording ended: kernel panic" "$work/replay.err" ||
     fail "the replayed recording did not end in a panic: $(cat "$work/replay.err")"
+# The interrupt jitter is a function of the seed: the same seed records the
+# same execution (the crash line at the same instruction), another seed a
+# different interleaving.
+crash_at() {
+    sed -n 's/^replayed:  .* printed at instruction \([0-9]*\) in both$/\1/p' "$1"
+}
+first=$(crash_at "$work/uaf.out")
+[[ -n $first ]] || fail "no crash instruction in the report"
+grep -q "^attempts:  1 " "$work/uaf.out" || fail "seed 11 did not crash on its first attempt"
+for seed in 11 13; do
+    "$krr" repro "$samples/session-uaf-race" -o "$work/uaf-$seed" --attempts 1 --seed $seed \
+        >"$work/uaf-$seed.out" 2>"$work/uaf-$seed.err" ||
+        fail "seed $seed: $(cat "$work/uaf-$seed.err")"
+done
+again=$(crash_at "$work/uaf-11.out")
+other=$(crash_at "$work/uaf-13.out")
+echo "crash line at instruction $first (seed 11), $again (seed 11 again), $other (seed 13)"
+[[ $again == "$first" ]] || fail "seed 11 twice: the crash at instructions $first and $again"
+[[ $other != "$first" ]] || fail "seeds 11 and 13 crashed at the same instruction $first"
 # A trace path that exists is refused.
 status=0
 "$krr" repro "$samples/session-uaf-race" -o "$work/uaf" 2>"$work/exists.err" || status=$?
