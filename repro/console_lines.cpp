@@ -69,6 +69,10 @@ std::vector<std::string> crash_report(const std::vector<ConsoleLine>& lines, siz
     bool rip_seen = false;
     for (size_t i = from + 1; i < end; ++i) {
         std::string text = without_timestamp(lines[i].text);
+        // SLUB's reports say where the object was allocated and freed.
+        if (text.rfind("Allocated in ", 0) == 0 || text.rfind("Freed in ", 0) == 0) {
+            out.push_back(text);
+        }
         if (!rip_seen && contains(text, "RIP: 0010:")) {
             out.push_back(text);
             rip_seen = true;

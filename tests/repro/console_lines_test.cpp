@@ -68,3 +68,27 @@ TEST_CASE("crash report: crash line, RIP and the call trace without '? ' frames"
     CHECK(report == expected);
     CHECK(krr::crash_report(lines, lines.size()).empty());
 }
+
+TEST_CASE("crash report: SLUB's allocation and free sites") {
+    const std::string console =
+        "[    3.324583] BUG kmalloc-192 (Tainted: G           OE     ): Object already free\n"
+        "[    3.324689] Allocated in krr_bugs_ioctl+0x371/0x44c [krr_bugs] age=1 cpu=0 pid=79\n"
+        "[    3.324778]  __kmalloc+0x49/0x150\n"
+        "[    3.325037] Freed in krr_bugs_ioctl+0x30d/0x44c [krr_bugs] age=0 cpu=0 pid=79\n"
+        "[    3.325126]  __x64_sys_ioctl+0x90/0xd0\n"
+        "[    3.326137] Call Trace:\n"
+        "[    3.326159]  <TASK>\n"
+        "[    3.326409]  krr_bugs_release+0x15/0x80 [krr_bugs]\n"
+        "[    3.327750]  </TASK>\n";
+    auto report = krr::crash_report(feed(console, 0).lines(), 0);
+    const std::vector<std::string> expected = {
+        "BUG kmalloc-192 (Tainted: G           OE     ): Object already free",
+        "Allocated in krr_bugs_ioctl+0x371/0x44c [krr_bugs] age=1 cpu=0 pid=79",
+        "Freed in krr_bugs_ioctl+0x30d/0x44c [krr_bugs] age=0 cpu=0 pid=79",
+        "Call Trace:",
+        " <TASK>",
+        " krr_bugs_release+0x15/0x80 [krr_bugs]",
+        " </TASK>",
+    };
+    CHECK(report == expected);
+}
