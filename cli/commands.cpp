@@ -9,6 +9,7 @@ CommandSpec replay_command();
 CommandSpec info_command();
 CommandSpec image_command();
 CommandSpec repro_command();
+CommandSpec timeline_command();
 
 std::vector<CommandSpec> all_commands() {
     return {
@@ -18,6 +19,7 @@ std::vector<CommandSpec> all_commands() {
         info_command(),
         image_command(),
         repro_command(),
+        timeline_command(),
     };
 }
 

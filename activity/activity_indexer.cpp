@@ -1,0 +1,360 @@
+#include "activity/activity_indexer.h"
+
+#include "activity/task_layout.h"
+#include "guest-model/error.h"
+#include "guest-model/symbols.h"
+#include "guest-model/trace/trace_reader.h"
+#include "replay-engine/replay/replay_session.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <unistd.h>
+
+namespace krr::activity {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// asm_exc_<name> handlers and their vectors; those marked push an error
+// code, so the faulting RIP sits one slot higher on the stack.
+struct ExceptionHandler {
+    const char* name;
+    uint8_t vector;
+    bool error_code;
+};
+constexpr ExceptionHandler kExceptions[] = {
+    {"divide_error", 0, false},
+    {"debug", 1, false},
+    {"nmi", 2, false},
+    {"int3", 3, false},
+    {"overflow", 4, false},
+    {"bounds", 5, false},
+    {"invalid_op", 6, false},
+    {"device_not_available", 7, false},
+    {"double_fault", 8, true},
+    {"coproc_segment_overrun", 9, false},
+    {"invalid_tss", 10, true},
+    {"segment_not_present", 11, true},
+    {"stack_segment", 12, true},
+    {"general_protection", 13, true},
+    {"page_fault", 14, true},
+    {"spurious_interrupt_bug", 15, false},
+    {"coprocessor_error", 16, false},
+    {"alignment_check", 17, true},
+    {"machine_check", 18, false},
+    {"simd_coprocessor_error", 19, false},
+    {"virtualization_exception", 20, false},
+    {"control_protection", 21, true},
+};
+
+enum class Probe : uint8_t { Syscall, Exception, Switch };
+struct ProbePoint {
+    Probe probe;
+    const ExceptionHandler* exception = nullptr;
+};
+
+std::string read_text_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw Error("activity index: " + path, "cannot read it");
+    }
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+uint64_t read_u64(ReplaySession& s, uint64_t address) {
+    std::array<uint8_t, 8> b{};
+    if (s.read_virtual(address, b) != b.size()) {
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) {
+        v = v << 8 | b[static_cast<size_t>(i)];
+    }
+    return v;
+}
+
+// The console cut into lines, each with where it started and ended.
+class ConsoleLineCutter {
+public:
+    void add(uint8_t byte, const TimelinePosition& at, uint32_t vcpu,
+             std::vector<ActivityEvent>& events, std::optional<ActivityEvent>& crash) {
+        if (!in_line_) {
+            start_ = at;
+            in_line_ = true;
+        }
+        if (byte == '\n') {
+            finish(at, vcpu, events, crash);
+        } else if (byte != '\r' && line_.size() < 1024) {
+            line_.push_back(static_cast<char>(byte));
+        }
+    }
+    void finish(const TimelinePosition& at, uint32_t vcpu, std::vector<ActivityEvent>& events,
+                std::optional<ActivityEvent>& crash) {
+        if (!in_line_) {
+            return;
+        }
+        ActivityEvent e;
+        e.kind = EventKind::Console;
+        e.vcpu = vcpu;
+        e.position = at;
+        e.text = line_;
+        if (!crash && is_crash_line(line_)) {
+            ActivityEvent c = e;
+            c.kind = EventKind::Crash;
+            c.position = start_;
+            crash = c;
+        }
+        events.push_back(std::move(e));
+        line_.clear();
+        in_line_ = false;
+    }
+
+private:
+    std::string line_;
+    TimelinePosition start_;
+    bool in_line_ = false;
+};
+
+} // namespace
+
+bool is_crash_line(std::string_view line) {
+    // The report's first line starts right after the printk timestamp.
+    if (line.starts_with("[")) {
+        size_t close = line.find("] ");
+        if (close != std::string_view::npos) {
+            line.remove_prefix(close + 2);
+        }
+    }
+    static constexpr std::string_view kStarts[] = {
+        "BUG: ",
+        "Oops",
+        "Kernel panic - not syncing",
+        "general protection fault",
+        "kernel BUG at",
+        "KASAN: ",
+        "UBSAN: ",
+        "Unable to handle kernel",
+    };
+    return std::any_of(std::begin(kStarts), std::end(kStarts),
+                       [&](std::string_view m) { return line.starts_with(m); });
+}
+
+KernelFiles kernel_files_beside(const trace::TraceMetadata& metadata) {
+    fs::path dir = fs::path(metadata.kernel.path).parent_path();
+    return {(dir / "System.map").string(), (dir / "vmlinux").string()};
+}
+
+ActivityIndex build_activity_index(const std::string& trace_path, const IndexerOptions& options) {
+    KernelFiles files = options.kernel;
+    std::vector<ActivityEvent> events;
+    std::optional<ActivityEvent> crash;
+    ConsoleLineCutter console;
+    ReplaySession* session_ptr = nullptr;
+
+    ReplaySessionOptions session_options;
+    session_options.console = [&](uint8_t byte) {
+        if (session_ptr) {
+            console.add(byte, session_ptr->now(), 0, events, crash);
+        }
+    };
+    ReplaySession session(trace_path, session_options);
+    session_ptr = &session;
+    if (files.system_map.empty()) {
+        files = kernel_files_beside(session.metadata());
+    }
+
+    ActivityIndex index;
+    const std::string map_text = read_text_file(files.system_map);
+    index.staleness_key = staleness_key(trace_path, map_text);
+    index.start_instruction = session.start_instruction();
+    index.end_instruction = session.end_instruction();
+    SymbolTable symbols = SymbolTable::parse(map_text, files.system_map);
+
+    try {
+        index.tasks = read_task_layout(files.vmlinux);
+    } catch (const Error& e) {
+        index.notes.push_back(std::string("task names and pids skipped: ") + e.what());
+    }
+
+    std::map<uint64_t, ProbePoint> probes;
+    auto probe_at = [&](const std::string& name, ProbePoint point) {
+        if (auto a = symbols.address_of(name)) {
+            probes[*a] = point;
+        } else {
+            index.notes.push_back("no " + name + " in " + files.system_map);
+        }
+    };
+    probe_at("entry_SYSCALL_64", {Probe::Syscall});
+    probe_at("__switch_to", {Probe::Switch});
+    for (const auto& handler : kExceptions) {
+        if (auto a = symbols.address_of(std::string("asm_exc_") + handler.name)) {
+            probes[*a] = {Probe::Exception, &handler};
+        }
+    }
+    std::vector<uint64_t> addresses;
+    for (const auto& [address, point] : probes) {
+        addresses.push_back(address);
+    }
+    session.set_breakpoints(addresses);
+
+    const uint64_t total = index.end_instruction - index.start_instruction;
+    auto poll = [&] {
+        if (options.progress) {
+            options.progress(session.position() - index.start_instruction, total);
+        }
+        return false;
+    };
+    for (;;) {
+        TimelineStop stop = session.resume(Direction::Forward, poll);
+        if (stop.kind == TimelineStopKind::Diverged) {
+            throw Error("activity index: " + trace_path,
+                        "the replay diverged: " + session.divergence());
+        }
+        if (stop.kind != TimelineStopKind::Breakpoint) {
+            break;
+        }
+        auto it = probes.find(stop.breakpoint);
+        if (it == probes.end()) {
+            continue;
+        }
+        const auto& cpu = session.vcpu().cpu;
+        ActivityEvent e;
+        e.position = session.now();
+        switch (it->second.probe) {
+        case Probe::Syscall:
+            e.kind = EventKind::Syscall;
+            e.code = cpu.gpr[RAX];
+            e.args = {cpu.gpr[RDI], cpu.gpr[RSI], cpu.gpr[RDX]};
+            e.address = cpu.gpr[RCX];
+            break;
+        case Probe::Exception: {
+            const ExceptionHandler& h = *it->second.exception;
+            const uint64_t rsp = cpu.gpr[RSP];
+            if (h.vector == 14) {
+                e.kind = EventKind::PageFault;
+                e.address = cpu.cr2;
+                e.args = {read_u64(session, rsp), read_u64(session, rsp + 8), 0};
+            } else {
+                e.kind = EventKind::Exception;
+                e.code = h.vector;
+                e.address = read_u64(session, h.error_code ? rsp + 8 : rsp);
+                e.args[0] = h.error_code ? read_u64(session, rsp) : 0;
+                e.text = h.name;
+            }
+            break;
+        }
+        case Probe::Switch: {
+            e.kind = EventKind::ContextSwitch;
+            const uint64_t next = cpu.gpr[RSI];
+            e.address = next;
+            e.args[0] = cpu.cr3;
+            if (index.tasks.known) {
+                std::array<uint8_t, 4> pid{};
+                std::array<uint8_t, 16> comm{};
+                if (session.read_virtual(next + index.tasks.pid_offset, pid) == pid.size() &&
+                    session.read_virtual(next + index.tasks.comm_offset, comm) == comm.size()) {
+                    e.code = uint64_t{pid[0]} | uint64_t{pid[1]} << 8 | uint64_t{pid[2]} << 16 |
+                             uint64_t{pid[3]} << 24;
+                    for (uint8_t c : comm) {
+                        if (c == 0) {
+                            break;
+                        }
+                        e.text.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
+                    }
+                }
+            }
+            break;
+        }
+        }
+        events.push_back(std::move(e));
+    }
+    console.finish(session.now(), 0, events, crash);
+    if (crash) {
+        events.push_back(*crash);
+    }
+
+    const auto& inputs = session.inputs();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const auto& in = inputs[i];
+        ActivityEvent e;
+        e.vcpu = in.vcpu;
+        e.position = {in.instruction_count, i, 0};
+        if (in.kind == static_cast<uint8_t>(trace::InputKind::Interrupt)) {
+            e.kind = EventKind::Interrupt;
+            e.code = in.address;
+        } else {
+            e.kind = EventKind::Input;
+            e.code = in.kind;
+            e.address = in.address;
+            e.args[0] = in.value;
+            e.text = trace::input_kind_name(in.kind);
+        }
+        events.push_back(std::move(e));
+    }
+    for (auto& e : events) {
+        e.position.instructions =
+            std::clamp(e.position.instructions, index.start_instruction, index.end_instruction);
+    }
+    std::stable_sort(
+        events.begin(), events.end(),
+        [](const ActivityEvent& a, const ActivityEvent& b) { return a.position < b.position; });
+    index.events = std::move(events);
+    if (options.progress) {
+        options.progress(total, total);
+    }
+    return index;
+}
+
+OpenedIndex open_activity_index(const std::string& trace_path, const IndexerOptions& options) {
+    trace::TraceReader reader(trace_path); // a clear error for what is not a trace
+    IndexerOptions resolved = options;
+    if (resolved.kernel.system_map.empty()) {
+        resolved.kernel = kernel_files_beside(reader.metadata());
+    }
+    OpenedIndex opened;
+    const fs::path file = fs::path(trace_path) / kActivityFileName;
+    const uint64_t key = staleness_key(trace_path, read_text_file(resolved.kernel.system_map));
+    std::error_code ec;
+    if (fs::exists(file, ec)) {
+        try {
+            const std::string bytes = read_text_file(file.string());
+            ActivityIndex cached = decode_activity_index(
+                {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+            if (cached.staleness_key == key) {
+                opened.index = std::move(cached);
+                return opened;
+            }
+            opened.cache_problem = "the cached index is stale";
+        } catch (const Error& e) {
+            opened.cache_problem = e.what();
+        }
+    }
+    opened.index = build_activity_index(trace_path, resolved);
+    opened.rebuilt = true;
+    const std::vector<uint8_t> bytes = encode_activity_index(opened.index);
+    const fs::path temporary =
+        fs::path(trace_path) / (std::string(kActivityFileName) + ".tmp" + std::to_string(getpid()));
+    {
+        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(bytes.data()),
+                  static_cast<std::streamsize>(bytes.size()));
+        if (!out) {
+            opened.cache_problem = "cannot write " + temporary.string();
+        }
+    }
+    if (opened.cache_problem.rfind("cannot write", 0) != 0) {
+        fs::rename(temporary, file, ec);
+        if (ec) {
+            opened.cache_problem = "cannot write " + file.string() + ": " + ec.message();
+        }
+    }
+    fs::remove(temporary, ec);
+    return opened;
+}
+
+} // namespace krr::activity

@@ -1,0 +1,66 @@
+// Names the timeline prints: system calls from the generated table, event
+// kinds both ways, descriptions, and which console lines start a crash.
+#include "activity/activity_event.h"
+#include "activity/activity_indexer.h"
+#include "activity/syscall_names.h"
+#include "activity/task_layout.h"
+#include "guest-model/error.h"
+
+#include <doctest/doctest.h>
+
+using namespace krr::activity;
+
+TEST_CASE("syscall names come from the x86-64 table") {
+    // Fixed by the x86-64 ABI, so safe to state here.
+    CHECK(syscall_name(0) == "read");
+    CHECK(syscall_name(1) == "write");
+    CHECK(syscall_name(39) == "getpid");
+    CHECK(syscall_name(59) == "execve");
+    CHECK(syscall_name(231) == "exit_group");
+    CHECK(syscall_name(100000).empty());
+    CHECK(syscall_number("getpid") == 39u);
+    CHECK_FALSE(syscall_number("no_such_call").has_value());
+    CHECK_FALSE(syscall_number("").has_value());
+}
+
+TEST_CASE("event kinds round-trip through their names") {
+    for (EventKind k : all_event_kinds()) {
+        CHECK(event_kind_from_name(event_kind_name(k)) == k);
+    }
+    CHECK(all_event_kinds().size() == kLastEventKind - kFirstEventKind + 1);
+    CHECK_FALSE(event_kind_from_name("syscalls").has_value());
+}
+
+TEST_CASE("descriptions name the call, the fault and the task") {
+    ActivityEvent e;
+    e.kind = EventKind::Syscall;
+    e.code = 39;
+    e.args = {3, 0, 0};
+    CHECK(describe_event(e) == "getpid(0x3, 0x0, 0x0)");
+    e.code = 9999;
+    CHECK(describe_event(e) == "syscall 9999(0x3, 0x0, 0x0)");
+    e.kind = EventKind::PageFault;
+    e.address = 0x1000;
+    e.args = {6, 0x401000, 0}; // write from user mode, page not present
+    CHECK(describe_event(e) == "page fault at 0x1000 (write, user, not present) from 0x401000");
+    e.kind = EventKind::ContextSwitch;
+    e.code = 42;
+    e.text = "sh";
+    e.args = {0x5000, 0, 0};
+    CHECK(describe_event(e) == "switch to sh[42] (cr3 0x5000)");
+}
+
+TEST_CASE("crash lines are recognised, ordinary lines are not") {
+    CHECK(is_crash_line("[   12.3] BUG: KASAN: slab-use-after-free in krr_bugs_ioctl+0x1/0x2"));
+    CHECK(is_crash_line("[    3.1] general protection fault, probably for non-canonical address"));
+    CHECK(is_crash_line("[    4.0] Kernel panic - not syncing: Fatal exception"));
+    CHECK(
+        is_crash_line("[    4.0] BUG: kernel NULL pointer dereference, address: 0000000000000000"));
+    CHECK_FALSE(is_crash_line("[    1.0] Run /init as init process"));
+    CHECK_FALSE(is_crash_line("DEBUG: nothing wrong"));
+}
+
+TEST_CASE("task layout: a file without DWARF is an error naming it") {
+    CHECK_THROWS_WITH_AS(read_task_layout("/nonexistent/vmlinux"),
+                         doctest::Contains("/nonexistent/vmlinux"), krr::Error);
+}
