@@ -387,3 +387,22 @@ TEST_CASE("stop_after_deliveries stops right after a #PF is delivered, at the ha
         }
     }
 }
+
+TEST_CASE("a watched stack written by an exception delivery stops after the delivery") {
+    Program p;
+    p.mov_edi(static_cast<uint32_t>(kAbsent));
+    const uint64_t store = p.store_al_to_rdi();
+    Machine m(p, false);
+    // The #PF frame at CPL 0: error code, RIP, CS, RFLAGS, RSP, SS below the
+    // old RSP. Watch the saved RIP (in the 2 MiB supervisor page).
+    m.interpreter->memory().set_watch_ranges(
+        {WatchRange{kKernelStack - 5 * 8, 8, WatchKind::Write}});
+    REQUIRE(m.run(100, RunControl{.watching = true}) == StopReason::Watchpoint);
+    CHECK(m.cpu().rip == handler(kPageFault));
+    CHECK(m.count() == 1);
+    CHECK(m.interpreter->deliveries_since_retire() == 1);
+    CHECK(m.get(kKernelStack - 5 * 8) == store);
+    const WatchHit hit = m.interpreter->memory().take_watch_hit();
+    CHECK(hit.address == kKernelStack - 5 * 8);
+    CHECK(hit.write);
+}

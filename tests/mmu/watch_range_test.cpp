@@ -9,10 +9,11 @@ using namespace krr;
 namespace {
 
 constexpr uint64_t P = 1, RW = 2, US = 4, kAccessed = 0x20, kDirty = 0x40;
-constexpr uint64_t kPageTable = 0x4000;
+constexpr uint64_t kPageTable = 0x4000, kLargePage = 0x80;
 
 // Linear 0x400000 + i*4K -> physical 0x100000 + i*4K: pages 0-2 user
-// read/write, page 3 absent, page 5 supervisor only, page 6 user read-only.
+// read/write, page 3 absent, page 5 supervisor only, page 6 user read-only;
+// linear 0x600000 -> physical 0x600000 as one 2 MiB user page.
 // The page-table entries start with their accessed and dirty bits clear.
 struct Fixture {
     GuestMemory ram{8 << 20};
@@ -36,6 +37,7 @@ struct Fixture {
         }
         set(kPageTable + 5 * 8, 0x105000 | P | RW);
         set(kPageTable + 6 * 8, 0x106000 | P | US);
+        set(0x3000 + 3 * 8, 0x600000 | P | RW | US | kLargePage);
         mem.set_paging(
             {(1ULL << 31) | (1ULL << 16) | 1, 0x1000, 1ULL << 5, (1ULL << 8) | (1ULL << 10)});
     }
@@ -254,4 +256,27 @@ TEST_CASE("watching a page does not grant rights the mapping lacks") {
         CHECK(g.vector == kPageFault);
     }
     CHECK(*f.ram.host(0x106010, 1) == 0);
+}
+
+TEST_CASE("in a 2 MiB page only the 4 KiB pages holding the range are watched, without walks") {
+    Fixture f;
+    const uint64_t pde = 0x3000 + 3 * 8;
+    f.watch(0x6ff000, 8, WatchKind::Access);
+    f.mem.write<uint64_t>(0x6fe000, 1, true); // same large page, another 4 KiB
+    f.mem.write<uint64_t>(0x6ff008, 2, true); // the watched 4 KiB, outside the range
+    (void)f.mem.read<uint64_t>(0x600000, true);
+    CHECK_FALSE(f.mem.has_watch_hit());
+    f.mem.write<uint32_t>(0x6ff004, 3, true);
+    check_hit(f.mem, 0x6ff004, WatchKind::Access, true);
+    uint32_t raw;
+    std::memcpy(&raw, f.ram.host(0x6ff004, 4), 4);
+    CHECK(raw == 3);
+
+    f.set(pde, f.get(pde) & ~kAccessed);
+    for (uint64_t i = 0; i < 20; ++i) {
+        f.mem.write<uint64_t>(0x6ff000 + 8 * i, i, true);
+        (void)f.mem.read<uint64_t>(0x6ff000 + 8 * i, false);
+        (void)f.mem.take_watch_hit();
+    }
+    CHECK((f.get(pde) & kAccessed) == 0);
 }
