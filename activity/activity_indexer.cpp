@@ -130,8 +130,11 @@ bool is_crash_line(std::string_view line) {
             line.remove_prefix(close + 2);
         }
     }
+    // Oopses, panics, SLUB and KASAN reports, WARN()s (refcount_t's among
+    // them) and hung-task reports: what the bug samples end with.
     static constexpr std::string_view kStarts[] = {
         "BUG: ",
+        "BUG ", // SLUB: "BUG kmalloc-64 (...): Right Redzone overwritten"
         "Oops",
         "Kernel panic - not syncing",
         "general protection fault",
@@ -139,6 +142,10 @@ bool is_crash_line(std::string_view line) {
         "KASAN: ",
         "UBSAN: ",
         "Unable to handle kernel",
+        "WARNING: CPU: ",
+        "refcount_t: ",
+        "INFO: task ",
+        "watchdog: BUG: ",
     };
     return std::any_of(std::begin(kStarts), std::end(kStarts),
                        [&](std::string_view m) { return line.starts_with(m); });

@@ -56,7 +56,12 @@ TEST_CASE("crash lines are recognised, ordinary lines are not") {
     CHECK(is_crash_line("[    4.0] Kernel panic - not syncing: Fatal exception"));
     CHECK(
         is_crash_line("[    4.0] BUG: kernel NULL pointer dereference, address: 0000000000000000"));
+    CHECK(is_crash_line("[    5.2] BUG kmalloc-64 (Tainted: G           O      ): Right Redzone "
+                        "overwritten"));
+    CHECK(is_crash_line("[    6.0] refcount_t: underflow; use-after-free."));
+    CHECK(is_crash_line("[  130.0] INFO: task repro:80 blocked for more than 120 seconds."));
     CHECK_FALSE(is_crash_line("[    1.0] Run /init as init process"));
+    CHECK_FALSE(is_crash_line("[    1.0] printk: BUG messages are fine in the middle"));
     CHECK_FALSE(is_crash_line("DEBUG: nothing wrong"));
 }
 
