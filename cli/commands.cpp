@@ -10,6 +10,7 @@ CommandSpec info_command();
 CommandSpec image_command();
 CommandSpec repro_command();
 CommandSpec timeline_command();
+CommandSpec gdbserver_command();
 
 std::vector<CommandSpec> all_commands() {
     return {
@@ -20,6 +21,7 @@ std::vector<CommandSpec> all_commands() {
         image_command(),
         repro_command(),
         timeline_command(),
+        gdbserver_command(),
     };
 }
 

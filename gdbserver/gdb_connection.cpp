@@ -1,4 +1,5 @@
 #include "gdbserver/gdb_connection.h"
+#include "gdbserver/hex_text.h"
 
 #include "guest-model/error.h"
 
@@ -177,6 +178,9 @@ void GdbConnection::send_bytes(std::string_view bytes) {
 void GdbConnection::send_reply(const Reply& reply) {
     if (reply.silent) {
         return;
+    }
+    for (const std::string& text : reply.console_output) {
+        send_bytes(frame_packet("O" + encode_hex(std::string_view(text))));
     }
     last_packet_ = frame_packet(reply.payload);
     send_bytes(last_packet_);

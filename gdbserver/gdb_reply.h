@@ -9,15 +9,22 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace krr::gdb {
 
 struct Reply {
+    Reply() = default;
+    Reply(std::string text) : payload(std::move(text)) {}
+
     std::string payload;
     // gdb waits for no answer to some requests (`k`); nothing is sent then.
     bool silent = false;
     // The session ends once this reply is out (after `D` or `k`).
     bool end_session = false;
+    // Text for gdb to print before a stop reply (`O` packets, which gdb
+    // accepts only while it waits for the target to stop).
+    std::vector<std::string> console_output;
 
     bool operator==(const Reply&) const = default;
 };

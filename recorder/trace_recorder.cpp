@@ -20,6 +20,10 @@ trace::StateHashRecord state_hash_record(const VcpuState& vcpu, const GuestMemor
 TraceRecorder::TraceRecorder(const std::string& path, trace::TraceMetadata metadata,
                              Machine& machine, EmulatorAccelerator& accelerator)
     : machine_(machine) {
+    // Replay starts with an empty TLB; so must the recorded run from here,
+    // because cached translations are guest-visible (an accessed bit the
+    // guest cleared without INVLPG is not set again through a cached one).
+    accelerator.interpreter().memory().tlb().flush_all();
     writer_ = std::make_unique<trace::TraceWriter>(path, std::move(metadata));
     GuestMemory& ram = machine.memory();
     writer_->write_memory(std::span<const uint8_t>(ram.base(), ram.size()));

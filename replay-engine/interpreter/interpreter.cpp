@@ -64,7 +64,6 @@ void Interpreter::state_changed_externally() {
 
 void Interpreter::pages_changed_externally(const std::vector<uint64_t>& physical_pages) {
     sync_paging(vcpu_.cpu, memory_);
-    memory_.tlb().flush_all();
     for (uint64_t page : physical_pages) {
         if (memory_.is_code_page(page)) {
             code_cache_.drop_page(page);
@@ -267,7 +266,12 @@ StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
             cpu.rip = next_rip;
             ++vcpu_.instructions_retired;
             deliveries_since_retire_ = 0;
-            last_retired_rip_ = rip;
+            // Only a REP string instruction with iterations left retires
+            // without moving on (a jump to itself moves to itself anew).
+            last_retired_rip_ =
+                next_rip == rip && (entry->insn.repeats() || entry->insn.repeats_while_not_equal())
+                    ? rip
+                    : kNoRip;
             previous = entry;
             previous_rip = rip;
             previous_physical = physical;

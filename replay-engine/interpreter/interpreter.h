@@ -71,9 +71,9 @@ public:
     // instruction does not retire, so the exception handler's first
     // instruction shares the faulting one's count and is told apart by this.
     uint32_t deliveries_since_retire() const { return deliveries_since_retire_; }
-    // The RIP of the last instruction retired, for telling a REP string
-    // instruction's next iteration from a fresh arrival at a breakpoint.
-    // kNoRip after an event delivery or an external change.
+    // The RIP of the last instruction retired when it was an iteration of a
+    // REP string instruction with more to come, for telling its next
+    // iteration from a fresh arrival at a breakpoint; otherwise kNoRip.
     static constexpr uint64_t kNoRip = ~0ULL;
     uint64_t last_retired_rip() const { return last_retired_rip_; }
     void set_position_detail(uint32_t deliveries, uint64_t last_retired_rip) {
@@ -93,7 +93,8 @@ public:
     // guest memory from outside (checkpoint restore, debugger).
     void state_changed_externally();
     // The same after only these guest-physical pages (and the vCPU) changed:
-    // decoded code elsewhere stays valid.
+    // decoded code elsewhere stays valid. The TLB is left alone: the caller
+    // restores the one that goes with the new state (LinearMemory::restore_tlb).
     void pages_changed_externally(const std::vector<uint64_t>& physical_pages);
 
     VcpuState& vcpu() { return vcpu_; }

@@ -122,8 +122,37 @@ void LinearMemory::set_watch_ranges(std::vector<WatchRange> ranges) {
     watched_pages_.erase(std::unique(watched_pages_.begin(), watched_pages_.end()),
                          watched_pages_.end());
     watch_hit_valid_ = false;
-    // Entries filled before knew nothing of the watches.
-    tlb_.flush_all();
+    // Adjusted in place: a flush would make the next accesses walk the page
+    // tables again, which may set accessed bits a straight replay does not.
+    apply_watches_to_tlb();
+}
+
+void LinearMemory::apply_watches_to_tlb() {
+    const uint8_t reads =
+        static_cast<uint8_t>(tlb_right(Access::Read, false) | tlb_right(Access::Read, true));
+    const uint8_t writes =
+        static_cast<uint8_t>(tlb_right(Access::Write, false) | tlb_right(Access::Write, true));
+    tlb_.for_each_valid([&](TlbEntry& e) {
+        if (page_watched(e.tag << 12)) {
+            e.watched |= static_cast<uint8_t>((e.rights | e.revoked) & (reads | writes));
+            e.rights &= static_cast<uint8_t>(~(reads | writes));
+            e.revoked &= static_cast<uint8_t>(~(reads | writes));
+        } else if (e.watched) {
+            // Writes come back through the protection path, which knows
+            // whether the page holds decoded code.
+            e.rights |= static_cast<uint8_t>(e.watched & reads);
+            e.revoked |= static_cast<uint8_t>(e.watched & writes);
+            e.watched = 0;
+        }
+    });
+    tlb_.bump_epoch();
+}
+
+void LinearMemory::restore_tlb(const Tlb& saved) {
+    tlb_.restore_from(saved);
+    // Which pages hold decoded code or are dirty-tracked is today's fact.
+    tlb_.revoke_all_writes();
+    apply_watches_to_tlb();
 }
 
 bool LinearMemory::page_watched(uint64_t linear) const {
@@ -307,6 +336,21 @@ void LinearMemory::fetch_fault(uint64_t linear, bool user) {
     throw GuestFault::gp(0);
 }
 
+Translation LinearMemory::debug_walk(uint64_t linear, Access access) const {
+    Translation t =
+        walk_page_tables(ram_, paging_, linear, access, false, PageWalkOptions{false, false});
+    if (!t.ok && (linear >> 63) && (paging_.cr3 & kPtiUserTableBit)) {
+        // Linux with page-table isolation runs user mode on a copy of the
+        // page tables that maps almost nothing of the kernel; the kernel's
+        // own tables sit 4 KiB below it. A debugger stopped in user mode
+        // still wants kernel variables.
+        PagingControl kernel = paging_;
+        kernel.cr3 &= ~kPtiUserTableBit;
+        t = walk_page_tables(ram_, kernel, linear, access, false, PageWalkOptions{false, false});
+    }
+    return t;
+}
+
 size_t LinearMemory::debug_read(uint64_t linear, std::span<uint8_t> out) {
     size_t done = 0;
     while (done < out.size()) {
@@ -314,8 +358,7 @@ size_t LinearMemory::debug_read(uint64_t linear, std::span<uint8_t> out) {
         if (!is_canonical(at)) {
             break;
         }
-        Translation t =
-            walk_page_tables(ram_, paging_, at, Access::Read, false, PageWalkOptions{false, false});
+        Translation t = debug_walk(at, Access::Read);
         if (!t.ok) {
             break;
         }
@@ -337,8 +380,7 @@ size_t LinearMemory::debug_write(uint64_t linear, std::span<const uint8_t> in) {
         if (!is_canonical(at)) {
             break;
         }
-        Translation t = walk_page_tables(ram_, paging_, at, Access::Write, false,
-                                         PageWalkOptions{false, false});
+        Translation t = debug_walk(at, Access::Write);
         if (!t.ok) {
             break;
         }

@@ -76,6 +76,9 @@ public:
     // and write rights, so only slow-path accesses need the range check.
     // The first hit since take_watch_hit() is kept.
     void set_watch_ranges(std::vector<WatchRange> ranges);
+    // Back to an earlier copy of the TLB (see Tlb::restore_from), with the
+    // page protections and watches of now.
+    void restore_tlb(const Tlb& saved);
     const std::vector<WatchRange>& watch_ranges() const { return watches_; }
     bool has_watch_hit() const { return watch_hit_valid_; }
     WatchHit take_watch_hit() {
@@ -129,7 +132,10 @@ public:
     uint64_t translate_for_write(uint64_t linear, bool user);
 
     // The debugger's view: no faults, no A/D updates, no rights checks, no
-    // MMIO side effects (MMIO reads as 0xff). Returns the bytes done.
+    // MMIO side effects (MMIO reads as 0xff). Kernel addresses the current
+    // page tables do not map are looked up in the kernel's tables when the
+    // current ones are Linux's page-table-isolation user copy. Returns the
+    // bytes done.
     size_t debug_read(uint64_t linear, std::span<uint8_t> out);
     size_t debug_write(uint64_t linear, std::span<const uint8_t> in);
 
@@ -137,7 +143,10 @@ private:
     void read_slow(uint64_t linear, uint8_t* out, size_t n, bool user, Access access);
     void write_slow(uint64_t linear, const uint8_t* in, size_t n, bool user);
     TlbEntry& fill(uint64_t linear, Access access, bool user);
+    Translation debug_walk(uint64_t linear, Access access) const;
+    static constexpr uint64_t kPtiUserTableBit = 1ULL << 12;
     bool page_watched(uint64_t linear) const;
+    void apply_watches_to_tlb();
     void check_watches(uint64_t linear, size_t n, bool write);
     void read_physical(uint64_t physical, uint8_t* out, size_t n);
     void write_physical(uint64_t physical, const uint8_t* in, size_t n);

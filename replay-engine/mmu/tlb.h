@@ -12,6 +12,7 @@
 
 #include "replay-engine/mmu/page_walk.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -79,6 +80,26 @@ public:
     // Grows with every flush, so a cached translation (the interpreter's
     // current code page) can tell it may be stale.
     uint64_t epoch() const { return epoch_; }
+    // Rights changed in place: cached translations must be looked up again.
+    void bump_epoch() { ++epoch_; }
+
+    // The entries of an earlier copy (a replay checkpoint's): which
+    // translations are cached is guest-visible (a guest may clear an
+    // accessed bit without INVLPG, and a cached entry then does not set it
+    // again), so going back in time restores them rather than flushing.
+    void restore_from(const Tlb& saved) {
+        const uint64_t epoch = std::max(epoch_, saved.epoch_) + 1;
+        *this = saved;
+        epoch_ = epoch;
+    }
+    template <typename F>
+    void for_each_valid(F&& f) {
+        for (auto& e : entries_) {
+            if (e.tag != TlbEntry::kInvalid) {
+                f(e);
+            }
+        }
+    }
 
 private:
     static size_t slot(uint64_t linear) { return (linear >> 12) & (kEntries - 1); }

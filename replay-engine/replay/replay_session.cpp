@@ -208,6 +208,9 @@ public:
         VcpuState vcpu;
         Cursor cursor;
         uint64_t last_retired_rip = Interpreter::kNoRip;
+        // Cached translations are part of what the guest sees (accessed
+        // bits cleared without INVLPG are not set again through them).
+        Tlb tlb;
     };
     std::map<TimelinePosition, Checkpoint> checkpoints_;
     std::unique_ptr<CheckpointMemory> checkpoint_memory_;
@@ -317,7 +320,8 @@ ReplaySession::Impl::Impl(const std::string& path, ReplaySessionOptions options)
     if (options_.checkpoint_interval) {
         anchor_ = now();
         checkpoint_memory_ = std::make_unique<CheckpointMemory>(memory_, anchor_);
-        checkpoints_[anchor_] = Checkpoint{vcpu_, cursor_, Interpreter::kNoRip};
+        checkpoints_[anchor_] =
+            Checkpoint{vcpu_, cursor_, Interpreter::kNoRip, interpreter_->memory().tlb()};
         interpreter_->memory().start_dirty_tracking();
     }
 }
@@ -427,7 +431,8 @@ void ReplaySession::Impl::take_checkpoint() {
     const TimelinePosition at = now();
     collect_touched();
     checkpoint_memory_->add(at, memory_, touched_);
-    checkpoints_[at] = Checkpoint{vcpu_, cursor_, interpreter_->last_retired_rip()};
+    checkpoints_[at] =
+        Checkpoint{vcpu_, cursor_, interpreter_->last_retired_rip(), interpreter_->memory().tlb()};
     anchor_ = at;
     touched_.clear();
     keep_within_budget();
@@ -435,7 +440,10 @@ void ReplaySession::Impl::take_checkpoint() {
 
 void ReplaySession::Impl::keep_within_budget() {
     const uint64_t budget = options_.checkpoint_memory;
-    while (budget && checkpoint_memory_->bytes() > budget && checkpoints_.size() > 2) {
+    auto held = [&] {
+        return checkpoint_memory_->bytes() + checkpoints_.size() * sizeof(Checkpoint);
+    };
+    while (budget && held() > budget && checkpoints_.size() > 2) {
         // Drop the checkpoint whose neighbours are closest together for its
         // distance from where the user works: what remains thins out
         // geometrically away from there.
@@ -471,6 +479,7 @@ void ReplaySession::Impl::restore(const TimelinePosition& at) {
     vcpu_ = checkpoint.vcpu;
     cursor_ = checkpoint.cursor;
     interpreter_->pages_changed_externally(pages);
+    interpreter_->memory().restore_tlb(checkpoint.tlb);
     interpreter_->set_position_detail(0, checkpoint.last_retired_rip);
     anchor_ = at;
     touched_.clear();
@@ -1050,7 +1059,9 @@ std::vector<CheckpointInfo> ReplaySession::checkpoints() const {
     return out;
 }
 uint64_t ReplaySession::checkpoint_bytes() const {
-    return impl_->checkpoint_memory_ ? impl_->checkpoint_memory_->bytes() : 0;
+    return impl_->checkpoint_memory_ ? impl_->checkpoint_memory_->bytes() +
+                                           impl_->checkpoints_.size() * sizeof(Impl::Checkpoint)
+                                     : 0;
 }
 size_t ReplaySession::checkpoint_count() const {
     return impl_->checkpoints_.size();

@@ -126,7 +126,7 @@ public:
     // The logged inputs (for `monitor info inputs`), in log order.
     const std::vector<trace::InputRecord>& inputs() const;
     std::vector<CheckpointInfo> checkpoints() const;
-    uint64_t checkpoint_bytes() const; // memory held by checkpoints' pages
+    uint64_t checkpoint_bytes() const; // memory held by checkpoints (pages, vCPU, TLB)
     size_t checkpoint_count() const;
 
     // Empty when the console replayed so far equals the recorded one up to

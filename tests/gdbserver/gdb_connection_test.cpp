@@ -107,7 +107,8 @@ public:
             return r;
         }
         if (auto* k = std::get_if<Kill>(&request)) {
-            Reply r = k->pid ? ok_reply() : Reply{"", true, false};
+            Reply r = k->pid ? ok_reply() : Reply{};
+            r.silent = !k->pid;
             r.end_session = true;
             return r;
         }
