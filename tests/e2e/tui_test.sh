@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# End to end: krr-tui in tmux (issue 10). A crashing bug sample is recorded
+# with krr repro; krr-tui is driven with keys and the captured screen is
+# checked: c finds the crash line krr repro reported, at the same count; a
+# search finds a system call and the detail pane names entry_SYSCALL_64; a
+# page fault's detail names asm_exc_page_fault; g, G, f, n, ?, o and q do
+# what the help says; resizing redraws every pane where the layout puts it;
+# colour appears only on a terminal that has it.
+# Usage: tui_test.sh KRR KRR_TUI SAMPLES_DIR WORKDIR
+set -euo pipefail
+
+krr=${1:?usage: tui_test.sh KRR KRR_TUI SAMPLES_DIR WORKDIR}
+tui=${2:?}
+samples=${3:?}
+work=${4:?}
+socket=krr-tui-test-$$
+T() { tmux -L "$socket" "$@"; }
+started_pids=()
+cleanup() {
+    T kill-server 2>/dev/null || true
+    for pid in "${started_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    echo "--- screen:" >&2
+    T capture-pane -p -t tui >&2 2>/dev/null || true
+    exit 1
+}
+screen() { T capture-pane -p -t tui; }
+# wait_for PATTERN [SECONDS]: until the screen shows PATTERN (grep -E).
+wait_for() {
+    local deadline=$((SECONDS + ${2:-30}))
+    while ((SECONDS < deadline)); do
+        screen | grep -qE -- "$1" && return 0
+        sleep 0.2
+    done
+    fail "the screen never showed /$1/"
+}
+# The detail pane is filled once the replay reached the selected event.
+wait_detail() { wait_for '^at [^ ]+ \(0x' 60; }
+row() { screen | sed -n "$(($1 + 1))p"; }
+selected() { screen | grep -m1 '^>'; }
+start_tui() { # start_tui COLUMNS LINES TERM
+    T kill-session -t tui 2>/dev/null || true
+    T -f /dev/null new-session -d -x "$1" -y "$2" -s tui \
+        "TERM=$3 '$tui' '$trace'; echo krr-tui exited \$?; sleep 600"
+}
+
+command -v tmux >/dev/null || { echo "SKIP: tmux is not installed (scripts/setup installs it)"; exit 77; }
+rm -rf "$work"
+mkdir -p "$work"
+trace=$work/crash.trace
+"$krr" repro "$samples/slot-oob-write" -o "$trace" >"$work/repro.out" 2>"$work/repro.err" ||
+    fail "krr repro: $(tail -3 "$work/repro.err")"
+crash_count=$(sed -n 's/.*the crash line is printed at instruction \([0-9]*\).*/\1/p' "$work/repro.out")
+[[ -n $crash_count ]] || fail "krr repro named no crash count: $(cat "$work/repro.out")"
+
+start_tui 80 24 screen
+wait_for '^krr-tui  event 1/' 120
+wait_detail
+[[ $(screen | wc -l) -eq 24 ]] || fail "not 24 rows"
+screen >"$work/first.txt"
+
+# c: the crash line, at the count krr repro found.
+T send-keys -t tui c
+wait_for '^> +[0-9]+ crash +CRASH: .*BUG kmalloc-64 '
+selected | grep -q "^> *$crash_count crash" || fail "crash at $(selected), krr repro said $crash_count"
+row 0 | grep -q "count $crash_count" || fail "header does not show the crash count"
+wait_detail
+echo "ok: c selects the crash at $crash_count"
+
+# / finds the system call; the detail pane is at the kernel's syscall entry.
+T send-keys -t tui / 'ioctl(' Enter
+wait_for '^> +[0-9]+ syscall +ioctl\('
+wait_detail
+screen | grep -q '^at entry_SYSCALL_64 (0x' || fail "detail pane does not name entry_SYSCALL_64"
+screen | grep -qE '^rax 0000000000000010 ' || fail "rax is not ioctl's number 16"
+screen | grep -qE '=> entry_SYSCALL_64 +swapgs' || fail "disassembly does not mark swapgs at RIP"
+first_ioctl=$(selected)
+T send-keys -t tui n
+sleep 0.5
+wait_for '^> +[0-9]+ syscall +ioctl\('
+[[ $(selected) != "$first_ioctl" ]] || fail "n stayed on the same ioctl"
+T send-keys -t tui N
+wait_for '^> +[0-9]+ syscall +ioctl\('
+[[ $(selected) == "$first_ioctl" ]] || fail "N did not come back to the first ioctl"
+echo "ok: / finds ioctl, detail at entry_SYSCALL_64, n and N move between matches"
+
+# f: only page faults; the detail names the page-fault handler.
+T send-keys -t tui f page-fault Enter
+wait_for '\[page-fault\]'
+screen | sed -n '5,11p' | grep -v '^.  *[0-9]* page-fault ' && fail "f page-fault shows other kinds"
+wait_detail
+screen | grep -q '^at asm_exc_page_fault (0x' || fail "page fault detail not at asm_exc_page_fault"
+fault_address=$(selected | sed -n 's/.*page fault at 0x\([0-9a-f]*\) .*/\1/p')
+screen | grep -q "cr2 $(printf '%016x' "0x$fault_address")" ||
+    fail "cr2 in the detail pane is not the fault address 0x$fault_address"
+T send-keys -t tui f Enter
+wait_for '\[all\]'
+echo "ok: f filters, page-fault detail at asm_exc_page_fault"
+
+# g and G.
+T send-keys -t tui g 0 Enter
+wait_for '^krr-tui  event 1/'
+T send-keys -t tui G
+wait_for '^krr-tui  event ([0-9]+)/\1 '
+echo "ok: g and G"
+
+# Resize: every pane where the layout puts it, at each size and back.
+check_layout() { # COLUMNS LINES
+    local cols=$1 lines=$2
+    wait_for "^-- detail"
+    [[ $(screen | wc -l) -eq $lines ]] || fail "$cols x $lines: not $lines rows"
+    row 0 | grep -q '^krr-tui ' || fail "$cols x $lines: header row"
+    row 3 | grep -q '\^' || fail "$cols x $lines: no cursor on the strip"
+    local free=$((lines - 7)) detail console list
+    detail=$((free * 35 / 100)); ((detail < 5)) && detail=5; ((detail > 12)) && detail=12
+    console=$((free * 25 / 100)); ((console < 3)) && console=3; ((console > 12)) && console=12
+    list=$((free - detail - console))
+    row $((4 + list)) | grep -q '^-- detail' || fail "$cols x $lines: detail title not at row $((4 + list))"
+    row $((5 + list + detail)) | grep -q '^-- console' ||
+        fail "$cols x $lines: console title not at row $((5 + list + detail))"
+    row $((lines - 1)) | grep -q '? help' || fail "$cols x $lines: status line"
+    local widest
+    widest=$(screen | awk '{ if (length($0) > m) m = length($0) } END { print m }')
+    ((widest <= cols)) || fail "$cols x $lines: a row of $widest columns"
+}
+check_layout 80 24
+for size in "120 40" "100 30" "80 24"; do
+    read -r cols lines <<<"$size"
+    T resize-window -t tui -x "$cols" -y "$lines"
+    sleep 0.5
+    check_layout "$cols" "$lines"
+done
+T resize-window -t tui -x 50 -y 15
+wait_for 'needs at least 60x20'
+T resize-window -t tui -x 80 -y 24
+check_layout 80 24
+echo "ok: resize keeps the layout (80x24, 120x40, 100x30, too small, back)"
+
+# ?: the help lists every key.
+T send-keys -t tui '?'
+wait_for 'krr-tui keys'
+for key in 'j k' 'PgDn' 'Home End' '^\| g ' '^\| G ' '^\| c ' '^\| f ' '^\| / ' '^\| o ' '^\| \? ' '^\| q '; do
+    screen | sed 's/^[^|]*//' | grep -qE -- "$key" || fail "help lacks $key"
+done
+T send-keys -t tui x
+sleep 0.3
+
+# o: the commands for this count; s starts the server as a child.
+T send-keys -t tui c
+wait_for '^> +[0-9]+ crash'
+T send-keys -t tui o
+wait_for 'Open gdb at instruction count'
+screen | grep -qF "krr gdbserver $trace --at $crash_count" || fail "o: no gdbserver command"
+screen | grep -qF "gdb -ex 'target remote :1234' " || fail "o: no gdb command"
+T send-keys -t tui s
+wait_for 'gdbserver started \(pid [0-9]+'
+pid=$(screen | sed -n 's/.*gdbserver started (pid \([0-9]*\).*/\1/p')
+started_pids+=("$pid")
+# Not left listening on the usual port while other tests run.
+kill "$pid" 2>/dev/null || true
+echo "ok: o shows the commands, s started the server (pid $pid)"
+
+# q quits and leaves the commands on the terminal.
+T send-keys -t tui q
+wait_for 'krr-tui exited 0'
+screen | grep -qF "krr gdbserver $trace --at $crash_count" || fail "q: commands not printed"
+echo "ok: q quits and prints the gdb commands"
+
+# Colour only where the terminal has it.
+start_tui 80 24 xterm-256color
+wait_for '^krr-tui ' 60
+wait_detail
+T capture-pane -e -p -t tui | grep -q $'\e\\[[0-9;]*3[0-7]m\|\e\\[[0-9;]*38;5' ||
+    fail "no colour on xterm-256color"
+start_tui 80 24 vt100
+wait_for '^krr-tui ' 60
+wait_detail
+T capture-pane -e -p -t tui | grep -q $'\e\\[[0-9;]*3[0-7]m' && fail "colour on vt100"
+screen | grep -q '^> ' || fail "vt100: no selection marker"
+echo "ok: colour on xterm-256color, none on vt100"
+echo "ok: krr-tui"
