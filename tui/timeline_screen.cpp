@@ -101,6 +101,16 @@ std::string short_source_path(const std::string& path) {
     return cut == std::string::npos ? path : path.substr(cut + 1);
 }
 
+std::set<EventKind> default_filter() {
+    std::set<EventKind> kinds;
+    for (EventKind k : activity::all_event_kinds()) {
+        if (k != EventKind::Input) {
+            kinds.insert(k);
+        }
+    }
+    return kinds;
+}
+
 } // namespace
 
 struct TimelineScreen::Layout {
@@ -119,7 +129,11 @@ struct TimelineScreen::Layout {
 
 TimelineScreen::TimelineScreen(ScreenContext context, const activity::ActivityIndex& index,
                                DetailSource& details)
-    : context_(std::move(context)), index_(index), details_(details), browser_(index) {}
+    : context_(std::move(context)), index_(index), details_(details), browser_(index) {
+    // The logged inputs (mostly UART status reads, one per console byte)
+    // outnumber everything else; they are one `f` away.
+    browser_.set_filter(default_filter());
+}
 
 TimelineScreen::Layout TimelineScreen::layout() const {
     Layout l;
@@ -139,7 +153,9 @@ TimelineScreen::Layout TimelineScreen::layout() const {
 void TimelineScreen::draw_header(const Layout& l) {
     const ActivityEvent* e = browser_.selected();
     std::string filter = "all";
-    if (!browser_.filter().empty()) {
+    if (browser_.filter() == default_filter()) {
+        filter = "all but input";
+    } else if (!browser_.filter().empty()) {
         filter.clear();
         for (EventKind k : browser_.filter()) {
             filter += (filter.empty() ? "" : ",") + std::string(activity::event_kind_name(k));
@@ -468,7 +484,8 @@ void TimelineScreen::show_help() {
         "c              go to the crash (oops, panic, BUG)",
         "f              filter by kinds: syscall,exception,page-fault,",
         "               interrupt,switch,console,input,crash (or s x p",
-        "               i w c n !); empty shows all",
+        "               i w c n !); empty shows all (inputs included;",
+        "               at the start everything but inputs is shown)",
         "/              search event text;  n / N  next / previous match",
         "o              gdb commands for this point (s: start the server)",
         "?              this help",

@@ -60,6 +60,9 @@ start_tui 80 24 screen
 wait_for '^krr-tui  event 1/' 120
 wait_detail
 [[ $(screen | wc -l) -eq 24 ]] || fail "not 24 rows"
+# Inputs (UART status reads, mostly) are hidden until asked for.
+row 0 | grep -q '\[all but input\]' || fail "the default filter is not 'all but input'"
+screen | grep -qE '^[> ] +[0-9]+ input ' && fail "inputs shown by default"
 screen >"$work/first.txt"
 
 # c: the crash line, at the count krr repro found.
@@ -96,6 +99,9 @@ screen | grep -q '^at asm_exc_page_fault (0x' || fail "page fault detail not at 
 fault_address=$(selected | sed -n 's/.*page fault at 0x\([0-9a-f]*\) .*/\1/p')
 screen | grep -q "cr2 $(printf '%016x' "0x$fault_address")" ||
     fail "cr2 in the detail pane is not the fault address 0x$fault_address"
+T send-keys -t tui f n Enter
+wait_for '\[input\]'
+wait_for '^> +[0-9]+ input +port-read '
 T send-keys -t tui f Enter
 wait_for '\[all\]'
 echo "ok: f filters, page-fault detail at asm_exc_page_fault"
