@@ -528,6 +528,7 @@ bool ReplaySession::Impl::note_hit(DebugRun* debug, const Hit& hit) {
 bool ReplaySession::Impl::execute_to(uint64_t count, const std::string& awaiting, DebugRun* debug) {
     const uint64_t interval = options_.checkpoint_interval;
     while (vcpu_.instructions_retired < count) {
+        at_boundary();
         uint64_t target = count;
         if (interval) {
             target = std::min(target, (vcpu_.instructions_retired / interval + 1) * interval);
@@ -582,9 +583,6 @@ bool ReplaySession::Impl::execute_to(uint64_t count, const std::string& awaiting
         case StopReason::Unimplemented:
             throw Divergence{"the emulator cannot go on before reaching " + awaiting + ": " +
                              interpreter_->error()};
-        }
-        if (vcpu_.instructions_retired < count) {
-            at_boundary();
         }
         if (debug && debug->interrupted && *debug->interrupted && (*debug->interrupted)()) {
             debug->stopped = true;
