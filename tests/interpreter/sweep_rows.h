@@ -9,7 +9,10 @@
 
 namespace krr::testing {
 
-enum class SweepTreatment { Compare, ExpectInvalidOpcode, Exclude };
+// CompareWithoutRepeat: the host runs the encoding with its F2/F3 prefixes
+// turned into DS overrides (which 64-bit mode ignores), i.e. what the masked
+// CPU makes of it, where the host itself has a newer meaning for them.
+enum class SweepTreatment { Compare, ExpectInvalidOpcode, Exclude, CompareWithoutRepeat };
 
 struct SweepPlan {
     SweepTreatment treatment = SweepTreatment::Compare;
