@@ -176,14 +176,24 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
     }
 
     ActivityIndex index;
-    const std::string map_text = read_text_file(files.system_map);
+    // Without symbols the index still has the console, the crash and the
+    // inputs; it says what is missing.
+    std::string map_text;
+    try {
+        map_text = read_text_file(files.system_map);
+    } catch (const Error& e) {
+        index.notes.push_back(std::string("system calls, faults and switches skipped: ") +
+                              e.what());
+    }
     index.staleness_key = staleness_key(trace_path, map_text);
     index.start_instruction = session.start_instruction();
     index.end_instruction = session.end_instruction();
     SymbolTable symbols = SymbolTable::parse(map_text, files.system_map);
 
     try {
-        index.tasks = read_task_layout(files.vmlinux);
+        if (symbols.size() != 0) {
+            index.tasks = read_task_layout(files.vmlinux);
+        }
     } catch (const Error& e) {
         index.notes.push_back(std::string("task names and pids skipped: ") + e.what());
     }
@@ -196,8 +206,10 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
             index.notes.push_back("no " + name + " in " + files.system_map);
         }
     };
-    probe_at("entry_SYSCALL_64", {Probe::Syscall});
-    probe_at("__switch_to", {Probe::Switch});
+    if (symbols.size() != 0) {
+        probe_at("entry_SYSCALL_64", {Probe::Syscall});
+        probe_at("__switch_to", {Probe::Switch});
+    }
     for (const auto& handler : kExceptions) {
         if (auto a = symbols.address_of(std::string("asm_exc_") + handler.name)) {
             probes[*a] = {Probe::Exception, &handler};
@@ -325,7 +337,13 @@ OpenedIndex open_activity_index(const std::string& trace_path, const IndexerOpti
     }
     OpenedIndex opened;
     const fs::path file = fs::path(trace_path) / kActivityFileName;
-    const uint64_t key = staleness_key(trace_path, read_text_file(resolved.kernel.system_map));
+    std::string map_text;
+    try {
+        map_text = read_text_file(resolved.kernel.system_map);
+    } catch (const Error&) {
+        // Indexed without symbols; the index's notes say so.
+    }
+    const uint64_t key = staleness_key(trace_path, map_text);
     std::error_code ec;
     if (fs::exists(file, ec)) {
         try {

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "guest-model/error.h"
 #include "guest-model/trace/json_writer.h"
+#include "guest-model/trace/trace_reader.h"
 
 #include <cstdio>
 #include <set>
@@ -157,6 +158,12 @@ int run_timeline(const ParsedArgs& args) {
     }
 
     activity::IndexerOptions options;
+    if (args.has("system-map") || args.has("vmlinux")) {
+        activity::KernelFiles beside =
+            activity::kernel_files_beside(trace::TraceReader(path).metadata());
+        options.kernel.system_map = args.get("system-map").value_or(beside.system_map);
+        options.kernel.vmlinux = args.get("vmlinux").value_or(beside.vmlinux);
+    }
     if (isatty(STDERR_FILENO)) {
         options.progress = progress_bar;
     }
@@ -232,6 +239,9 @@ CommandSpec timeline_command() {
         {"from", 0, "N", "only events at instruction count N or later"},
         {"to", 0, "M", "only events at instruction count M or earlier"},
         {"json", 0, "", "print JSON"},
+        {"system-map", 0, "FILE", "the kernel's System.map (default: beside the trace's kernel)"},
+        {"vmlinux", 0, "FILE",
+         "the kernel's vmlinux with DWARF, for task names (default: beside it)"},
     };
     spec.min_positional = 1;
     spec.max_positional = 1;

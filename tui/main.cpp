@@ -34,7 +34,12 @@ int browse(const std::string& trace_path) {
         options.progress = progress_bar;
     }
     krr::activity::OpenedIndex opened = krr::activity::open_activity_index(trace_path, options);
-    krr::SymbolTable symbols = krr::SymbolTable::load(options.kernel.system_map);
+    // Without a System.map addresses are shown bare (the index notes it).
+    krr::SymbolTable symbols = krr::SymbolTable::parse("", "no symbols");
+    try {
+        symbols = krr::SymbolTable::load(options.kernel.system_map);
+    } catch (const krr::Error&) {
+    }
     krr::tui::DetailSource details(trace_path, std::move(symbols), options.kernel.vmlinux);
     krr::tui::TimelineScreen screen({trace_path, options.kernel.vmlinux}, opened.index, details);
     for (const auto& line : screen.run()) {

@@ -133,6 +133,9 @@ TimelineScreen::TimelineScreen(ScreenContext context, const activity::ActivityIn
     // The logged inputs (mostly UART status reads, one per console byte)
     // outnumber everything else; they are one `f` away.
     browser_.set_filter(default_filter());
+    for (const auto& note : index_.notes) {
+        message_ += (message_.empty() ? "note: " : "; ") + note;
+    }
 }
 
 TimelineScreen::Layout TimelineScreen::layout() const {

@@ -77,6 +77,21 @@ cp "$work/other.trace/activity" "$trace/activity"
 "$krr" timeline "$trace" --json >"$work/restale.json" || fail "rebuild after stale"
 cmp -s "$work/all.json" "$work/restale.json" || fail "a stale index was believed"
 
+# Without a System.map: no kernel entries, but the console and a note; the
+# index keyed by that map is then stale for the real one.
+"$krr" timeline "$trace" --json --system-map "$work/no-such-map" >"$work/nomap.json" ||
+    fail "timeline without a System.map"
+python3 - "$work/nomap.json" <<'PY' || fail "index without symbols"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+kinds = {e["kind"] for e in doc["events"]}
+assert not kinds & {"syscall", "page-fault", "switch"}, kinds
+assert "console" in kinds, kinds
+assert any("skipped" in n and "no-such-map" in n for n in doc["notes"]), doc["notes"]
+PY
+"$krr" timeline "$trace" --json >"$work/withmap.json"
+cmp -s "$work/all.json" "$work/withmap.json" || fail "the real System.map did not rebuild the index"
+
 # Filters: kind and range.
 "$krr" timeline "$trace" --kind syscall,console >"$work/text.txt"
 grep -q ' getpid(0x6b727200, ' "$work/text.txt" || fail "text output lacks getpid"

@@ -43,7 +43,7 @@ row() { screen | sed -n "$(($1 + 1))p"; }
 selected() { screen | grep -m1 '^>'; }
 start_tui() { # start_tui COLUMNS LINES TERM
     T kill-session -t tui 2>/dev/null || true
-    T -f /dev/null new-session -d -x "$1" -y "$2" -s tui \
+    T new-session -d -x "$1" -y "$2" -s tui \
         "TERM=$3 '$tui' '$trace'; echo krr-tui exited \$?; sleep 600"
 }
 
@@ -56,6 +56,9 @@ trace=$work/crash.trace
 crash_count=$(sed -n 's/.*the crash line is printed at instruction \([0-9]*\).*/\1/p' "$work/repro.out")
 [[ -n $crash_count ]] || fail "krr repro named no crash count: $(cat "$work/repro.out")"
 
+# A session that outlives each krr-tui session, so that replacing one does
+# not race the tmux server's exit.
+T -f /dev/null new-session -d -s keep 'sleep 3600'
 start_tui 80 24 screen
 wait_for '^krr-tui  event 1/' 120
 wait_detail
@@ -114,23 +117,35 @@ wait_for '^krr-tui  event ([0-9]+)/\1 '
 echo "ok: g and G"
 
 # Resize: every pane where the layout puts it, at each size and back.
-check_layout() { # COLUMNS LINES
-    local cols=$1 lines=$2
-    wait_for "^-- detail"
-    [[ $(screen | wc -l) -eq $lines ]] || fail "$cols x $lines: not $lines rows"
-    row 0 | grep -q '^krr-tui ' || fail "$cols x $lines: header row"
-    row 3 | grep -q '\^' || fail "$cols x $lines: no cursor on the strip"
+# layout_problem COLUMNS LINES: what is out of place, or nothing.
+layout_problem() {
+    local cols=$1 lines=$2 shot
+    shot=$(screen)
+    at() { sed -n "$(($1 + 1))p" <<<"$shot"; }
+    [[ $(wc -l <<<"$shot") -eq $lines ]] || { echo "not $lines rows"; return; }
+    at 0 | grep -q '^krr-tui ' || { echo "header row"; return; }
+    at 3 | grep -q '\^' || { echo "no cursor on the strip"; return; }
     local free=$((lines - 7)) detail console list
     detail=$((free * 35 / 100)); ((detail < 5)) && detail=5; ((detail > 12)) && detail=12
     console=$((free * 25 / 100)); ((console < 3)) && console=3; ((console > 12)) && console=12
     list=$((free - detail - console))
-    row $((4 + list)) | grep -q '^-- detail' || fail "$cols x $lines: detail title not at row $((4 + list))"
-    row $((5 + list + detail)) | grep -q '^-- console' ||
-        fail "$cols x $lines: console title not at row $((5 + list + detail))"
-    row $((lines - 1)) | grep -q '? help' || fail "$cols x $lines: status line"
+    at $((4 + list)) | grep -q '^-- detail' || { echo "detail title not at row $((4 + list))"; return; }
+    at $((5 + list + detail)) | grep -q '^-- console' ||
+        { echo "console title not at row $((5 + list + detail))"; return; }
+    at $((lines - 1)) | grep -q '? help' || { echo "status line"; return; }
     local widest
-    widest=$(screen | awk '{ if (length($0) > m) m = length($0) } END { print m }')
-    ((widest <= cols)) || fail "$cols x $lines: a row of $widest columns"
+    widest=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' <<<"$shot")
+    ((widest <= cols)) || { echo "a row of $widest columns"; return; }
+}
+# The screen follows a resize once krr-tui is idle (a detail may be replaying).
+check_layout() { # COLUMNS LINES
+    local deadline=$((SECONDS + 60)) problem
+    while ((SECONDS < deadline)); do
+        problem=$(layout_problem "$1" "$2")
+        [[ -z $problem ]] && return 0
+        sleep 0.3
+    done
+    fail "$1 x $2: $problem"
 }
 check_layout 80 24
 for size in "120 40" "100 30" "80 24"; do
