@@ -224,7 +224,9 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
     const uint64_t total = index.end_instruction - index.start_instruction;
     auto poll = [&] {
         if (options.progress) {
-            options.progress(session.position() - index.start_instruction, total);
+            // 100% is said once, after the pass.
+            const uint64_t done = session.position() - index.start_instruction;
+            options.progress(std::min(done, total ? total - 1 : 0), total);
         }
         return false;
     };
