@@ -11,6 +11,7 @@ CommandSpec image_command();
 CommandSpec repro_command();
 CommandSpec timeline_command();
 CommandSpec gdbserver_command();
+CommandSpec kernel_command();
 
 std::vector<CommandSpec> all_commands() {
     return {
@@ -22,6 +23,7 @@ std::vector<CommandSpec> all_commands() {
         repro_command(),
         timeline_command(),
         gdbserver_command(),
+        kernel_command(),
     };
 }
 

@@ -16,10 +16,17 @@ KRR_PACKAGES=(
     qemu-system-x86 clang tmux gdb
 )
 
+# Only for `./scripts/setup --syzbot-kernel` (krr kernel build, on top of the
+# above): what a kernel build needs beyond what kmod/ already does.
+KRR_KERNEL_BUILD_PACKAGES=(libssl-dev xz-utils perl cpio rsync)
+
+# krr_ensure_packages [PACKAGE...]: installs the missing ones (default: KRR_PACKAGES).
 krr_ensure_packages() {
     local missing=()
+    local wanted=("$@")
+    [ $# -eq 0 ] && wanted=("${KRR_PACKAGES[@]}")
     local p
-    for p in "${KRR_PACKAGES[@]}"; do
+    for p in "${wanted[@]}"; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$p")
         fi

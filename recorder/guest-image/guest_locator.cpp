@@ -57,10 +57,25 @@ std::string guest_cache_dir() {
 
 std::string locate_kernel(const std::optional<std::string>& explicit_path) {
     if (explicit_path) {
-        if (auto why = unreadable_reason(*explicit_path); !why.empty()) {
+        auto why = unreadable_reason(*explicit_path);
+        if (why.empty()) {
+            return *explicit_path;
+        }
+        // Not a file: a bare word names a kernel in the cache ("syzbot", the
+        // link `krr kernel build` makes). A path keeps its own error.
+        const bool is_name = !explicit_path->empty() &&
+                             explicit_path->find('/') == std::string::npos &&
+                             *explicit_path != "." && *explicit_path != "..";
+        if (!is_name) {
             throw Error("kernel: " + *explicit_path, why);
         }
-        return *explicit_path;
+        const std::string cached = guest_cache_dir() + "/kernels/" + *explicit_path + "/vmlinuz";
+        if (auto cached_why = unreadable_reason(cached); !cached_why.empty()) {
+            throw Error("kernel: " + *explicit_path,
+                        "neither a file (" + why + ") nor a kernel in the cache (" + cached + ": " +
+                            cached_why + "; 'krr kernel build' makes 'syzbot' and 'debug')");
+        }
+        return cached;
     }
     const std::string path = guest_cache_dir() + "/kernels/default/vmlinuz";
     if (auto why = unreadable_reason(path); !why.empty()) {

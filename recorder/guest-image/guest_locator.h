@@ -12,7 +12,8 @@ namespace krr {
 // $KRR_CACHE, else $HOME/.cache/krr.
 std::string guest_cache_dir();
 
-// The bzImage to boot: `explicit_path` if given, else the cache's default
+// The bzImage to boot: `explicit_path` if given (a file, or else a bare name
+// such as "syzbot" for $cache/kernels/NAME/vmlinuz), else the cache's default
 // kernel. Throws krr::Error("kernel: <path>", "<why>[; run ./scripts/setup ...]").
 std::string locate_kernel(const std::optional<std::string>& explicit_path);
 
