@@ -182,6 +182,9 @@ pid=$(screen | sed -n 's/.*gdbserver started (pid \([0-9]*\).*/\1/p')
 started_pids+=("$pid")
 # Not left listening on the usual port while other tests run.
 kill "$pid" 2>/dev/null || true
+server_log=$(screen | tr -d '\n' | sed -n 's/.*output in \(\/tmp\/krr-tui-gdbserver-[A-Za-z0-9]*\).*/\1/p')
+[[ -n $server_log && -f $server_log ]] || fail "no server log named"
+rm -f "$server_log"
 echo "ok: o shows the commands, s started the server (pid $pid)"
 
 # q quits and leaves the commands on the terminal.
