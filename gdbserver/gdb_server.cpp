@@ -33,6 +33,14 @@ std::string hex_address(uint64_t v) {
     return buf;
 }
 
+// Z2/Z3/Z4 as a WatchKind's value.
+uint8_t watch_kind_code(BreakpointType type) {
+    const WatchKind kind = type == BreakpointType::WriteWatchpoint  ? WatchKind::Write
+                           : type == BreakpointType::ReadWatchpoint ? WatchKind::Read
+                                                                    : WatchKind::Access;
+    return static_cast<uint8_t>(kind);
+}
+
 std::vector<std::string> split_words(const std::string& text) {
     std::istringstream in(text);
     std::vector<std::string> words;
@@ -397,11 +405,7 @@ Reply GdbServer::handle(const GdbRequest& request) {
                     if (z.kind == 0 || z.address + (z.kind - 1) < z.address) {
                         return error_reply(kErrorInvalid);
                     }
-                    watchpoints_.insert(
-                        {z.address, z.kind,
-                         static_cast<uint8_t>(z.type == BreakpointType::WriteWatchpoint  ? 1
-                                              : z.type == BreakpointType::ReadWatchpoint ? 2
-                                                                                         : 3)});
+                    watchpoints_.insert({z.address, z.kind, watch_kind_code(z.type)});
                     update_watchpoints();
                     return ok_reply();
                 }
@@ -414,11 +418,7 @@ Reply GdbServer::handle(const GdbRequest& request) {
                     session_.set_breakpoints({breakpoints_.begin(), breakpoints_.end()});
                     return ok_reply();
                 default:
-                    watchpoints_.erase(
-                        {z.address, z.kind,
-                         static_cast<uint8_t>(z.type == BreakpointType::WriteWatchpoint  ? 1
-                                              : z.type == BreakpointType::ReadWatchpoint ? 2
-                                                                                         : 3)});
+                    watchpoints_.erase({z.address, z.kind, watch_kind_code(z.type)});
                     update_watchpoints();
                     return ok_reply();
                 }
