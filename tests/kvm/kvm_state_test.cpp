@@ -368,3 +368,10 @@ TEST_CASE("a value KVM refuses is reported, not ignored") {
     CHECK_THROWS_WITH_AS(write_kvm_state(kvm.vcpu->fd(), cpu, 0),
                          doctest::Contains("control registers"), Error);
 }
+
+TEST_CASE("a missing KVM device is reported with its reason (what the skip prints)") {
+    auto reason = KvmVm::unavailable_reason("/nonexistent/kvm");
+    REQUIRE(reason.has_value());
+    CHECK(reason->find("opening /nonexistent/kvm") != std::string::npos);
+    CHECK_THROWS_AS(KvmVm("/dev/null"), Error);
+}
