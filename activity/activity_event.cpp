@@ -58,13 +58,14 @@ std::string describe_event(const ActivityEvent& e) {
     case EventKind::Syscall: {
         std::string_view name = syscall_name(e.code);
         std::string s = name.empty() ? "syscall " + std::to_string(e.code) : std::string(name);
-        return s + "(" + hex(e.args[0]) + ", " + hex(e.args[1]) + ", " + hex(e.args[2]) + ")";
+        s += "(" + hex(e.args[0]) + ", " + hex(e.args[1]) + ", " + hex(e.args[2]) + ")";
+        return e.text.empty() ? s : s + " by " + e.text;
     }
     case EventKind::Exception:
         return e.text + " (vector " + std::to_string(e.code) + ") at " + hex(e.address);
     case EventKind::PageFault:
         return "page fault at " + hex(e.address) + " (" + fault_access(e.args[0]) + ") from " +
-               hex(e.args[1]);
+               hex(e.args[1]) + (e.text.empty() ? "" : " by " + e.text);
     case EventKind::Interrupt:
         return "interrupt vector " + std::to_string(e.code) + " (" + hex(e.code) + ")";
     case EventKind::ContextSwitch:

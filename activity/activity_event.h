@@ -18,9 +18,11 @@ namespace krr::activity {
 
 // The numbers are on disk.
 enum class EventKind : uint8_t {
-    Syscall = 1,       // code: number; args: rdi, rsi, rdx; address: user rip (rcx)
+    Syscall = 1,       // code: number; args: rdi, rsi, rdx; address: user rip (rcx);
+                       // text: "comm[pid]" of the caller, when known
     Exception = 2,     // code: vector; address: faulting rip; text: handler name
-    PageFault = 3,     // address: cr2; args[0]: error code; args[1]: faulting rip
+    PageFault = 3,     // address: cr2; args[0]: error code; args[1]: faulting rip;
+                       // text: "comm[pid]", when known
     Interrupt = 4,     // code: vector (a logged delivery)
     ContextSwitch = 5, // code: next pid; address: next task_struct; args[0]: cr3; text: comm
     Console = 6,       // text: the line; position: where its newline was written

@@ -78,6 +78,43 @@ uint64_t read_u64(ReplaySession& s, uint64_t address) {
     return v;
 }
 
+struct TaskName {
+    uint32_t pid = 0;
+    std::string comm;
+};
+
+std::optional<TaskName> read_task(ReplaySession& s, const TaskLayout& layout, uint64_t task) {
+    std::array<uint8_t, 4> pid{};
+    std::array<uint8_t, 16> comm{};
+    if (!layout.known || s.read_virtual(task + layout.pid_offset, pid) != pid.size() ||
+        s.read_virtual(task + layout.comm_offset, comm) != comm.size()) {
+        return std::nullopt;
+    }
+    TaskName name;
+    name.pid =
+        uint32_t{pid[0]} | uint32_t{pid[1]} << 8 | uint32_t{pid[2]} << 16 | uint32_t{pid[3]} << 24;
+    for (uint8_t c : comm) {
+        if (c == 0) {
+            break;
+        }
+        name.comm.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
+    }
+    return name;
+}
+
+// The per-CPU `current_task`: the per-CPU base is GS's while in the kernel,
+// and waits in KERNEL_GS_BASE until the entry code's SWAPGS. 0 if unreadable.
+uint64_t read_current_task(ReplaySession& s, uint64_t offset) {
+    const auto& cpu = s.vcpu().cpu;
+    const uint64_t gs = cpu.seg[GS].base;
+    const uint64_t base = gs >= 0xffff800000000000ULL ? gs : cpu.msr.kernel_gs_base;
+    if (base < 0xffff800000000000ULL) {
+        return 0;
+    }
+    const uint64_t task = read_u64(s, base + offset);
+    return task >= 0xffff800000000000ULL ? task : 0;
+}
+
 // The console cut into lines, each with where it started and ended.
 class ConsoleLineCutter {
 public:
@@ -230,6 +267,13 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
         }
         return false;
     };
+    // The task running: the one switched to last; before the first switch,
+    // the per-CPU current_task (a per-CPU offset in System.map up to 6.1).
+    uint64_t current_task = 0;
+    const uint64_t current_task_offset = [&]() -> uint64_t {
+        auto offset = symbols.address_of("current_task");
+        return offset && *offset < (1u << 24) ? *offset : 0;
+    }();
     for (;;) {
         TimelineStop stop = session.resume(Direction::Forward, poll);
         if (stop.kind == TimelineStopKind::Diverged) {
@@ -274,23 +318,24 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
             const uint64_t next = cpu.gpr[RSI];
             e.address = next;
             e.args[0] = cpu.cr3;
-            if (index.tasks.known) {
-                std::array<uint8_t, 4> pid{};
-                std::array<uint8_t, 16> comm{};
-                if (session.read_virtual(next + index.tasks.pid_offset, pid) == pid.size() &&
-                    session.read_virtual(next + index.tasks.comm_offset, comm) == comm.size()) {
-                    e.code = uint64_t{pid[0]} | uint64_t{pid[1]} << 8 | uint64_t{pid[2]} << 16 |
-                             uint64_t{pid[3]} << 24;
-                    for (uint8_t c : comm) {
-                        if (c == 0) {
-                            break;
-                        }
-                        e.text.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
-                    }
-                }
+            if (auto task = read_task(session, index.tasks, next)) {
+                e.code = task->pid;
+                e.text = task->comm;
             }
+            current_task = next;
             break;
         }
+        }
+        // Who made the call or took the fault: the task switched to last,
+        // read now (an execve renames it).
+        if (e.kind == EventKind::Syscall || e.kind == EventKind::PageFault) {
+            if (!current_task && current_task_offset) {
+                current_task = read_current_task(session, current_task_offset);
+            }
+            if (auto task =
+                    current_task ? read_task(session, index.tasks, current_task) : std::nullopt) {
+                e.text = task->comm + "[" + std::to_string(task->pid) + "]";
+            }
         }
         events.push_back(std::move(e));
     }

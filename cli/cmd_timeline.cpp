@@ -92,6 +92,8 @@ void json_event(JsonWriter& j, const ActivityEvent& e) {
         j.end_array();
         j.key("user_rip");
         j.value(e.address);
+        j.key("task");
+        j.value(e.text);
         break;
     case EventKind::Exception:
         j.key("vector");
@@ -112,6 +114,8 @@ void json_event(JsonWriter& j, const ActivityEvent& e) {
         j.value(e.args[0]);
         j.key("rip");
         j.value(e.args[1]);
+        j.key("task");
+        j.value(e.text);
         break;
     case EventKind::Interrupt:
         j.key("vector");

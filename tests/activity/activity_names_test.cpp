@@ -39,6 +39,9 @@ TEST_CASE("descriptions name the call, the fault and the task") {
     CHECK(describe_event(e) == "getpid(0x3, 0x0, 0x0)");
     e.code = 9999;
     CHECK(describe_event(e) == "syscall 9999(0x3, 0x0, 0x0)");
+    e.text = "sh[42]";
+    CHECK(describe_event(e) == "syscall 9999(0x3, 0x0, 0x0) by sh[42]");
+    e.text.clear();
     e.kind = EventKind::PageFault;
     e.address = 0x1000;
     e.args = {6, 0x401000, 0}; // write from user mode, page not present

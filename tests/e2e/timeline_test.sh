@@ -43,6 +43,10 @@ assert len(marked) == 17, f"{len(marked)} marked getpid calls, expected 17"
 assert [e["args"][0] & 0xff for e in marked] == list(range(17)), \
     "marked getpid calls out of order: " + str([e["args"][0] & 0xff for e in marked])
 assert all(e["name"] == "getpid" for e in marked), "getpid not named"
+assert all(e["task"] for e in events if e["kind"] == "syscall"), "a syscall without its task"
+# After its execve the caller's task is named after the program.
+tasks = {e["task"] for e in marked}
+assert len(tasks) == 1 and tasks.pop().startswith("getpid["), "callers: " + str({e["task"] for e in marked})
 assert all(a["count"] < b["count"] for a, b in zip(marked, marked[1:])), "counts not increasing"
 execs = [e for e in events if e["kind"] == "syscall" and e["name"] == "execve"]
 assert execs and execs[0]["count"] < marked[0]["count"], "no execve before the calls"
