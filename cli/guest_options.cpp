@@ -53,6 +53,12 @@ GuestRunOptions guest_run_options(const ParsedArgs& args) {
         }
         o.accel = *accel;
     }
+    if (auto boot = args.get("boot")) {
+        if (*boot != "linux" && *boot != "flat") {
+            throw Error("--boot", "'" + *boot + "' is not a way to boot (linux or flat)");
+        }
+        o.flat_boot = *boot == "flat";
+    }
     o.max_instructions = args.get_u64("max-instructions").value_or(0);
     if (auto t = args.get_u64("timeout")) {
         o.timeout_seconds = static_cast<double>(*t);
@@ -65,6 +71,9 @@ GuestRunOptions guest_run_options(const ParsedArgs& args) {
 std::vector<OptionSpec> guest_run_option_specs() {
     auto options = machine_options();
     options.push_back({"max-instructions", 0, "N", "stop after N instructions"});
+    options.push_back({"boot", 0, "linux|flat",
+                       "flat: --kernel is a flat x86-64 image entered in long mode at 1 MiB "
+                       "(docs/kvm.md)"});
     options.push_back({"timeout", 0, "SECONDS", "stop after this much wall-clock time"});
     options.push_back({"stats", 0, "", "print instructions and speed when the run ends"});
     options.push_back({"debug", 0, "", "log device and loader details to stderr"});

@@ -6,12 +6,15 @@
 // starts".
 #pragma once
 
+#include "guest-model/guest_memory.h"
+#include "guest-model/machine_state.h"
 #include "recorder/guest-image/guest_image_request.h"
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,10 +28,15 @@ struct GuestRunOptions {
     uint64_t memory_bytes = 256ULL << 20; // --mem
     unsigned vcpus = 1;                   // --smp
     std::string accel = "tcg";            // --accel
-    uint64_t max_instructions = 0;        // 0: no limit
-    double timeout_seconds = 0;           // wall clock; 0: none
-    bool debug_log = false;               // device and loader debug messages
-    bool profile = false;                 // sample where the guest spends its instructions
+    // --boot flat: image.kernel is a flat x86-64 image entered in long mode
+    // at kFlatImageAddress (load_flat_image), not a Linux kernel; no
+    // initramfs. For small freestanding guests such as tests/kvm's
+    // micro-guest.
+    bool flat_boot = false;
+    uint64_t max_instructions = 0; // 0: no limit
+    double timeout_seconds = 0;    // wall clock; 0: none
+    bool debug_log = false;        // device and loader debug messages
+    bool profile = false;          // sample where the guest spends its instructions
     // Record from the moment the guest's command starts into this trace
     // directory (krr record).
     std::optional<std::string> record_path;
@@ -79,6 +87,16 @@ struct GuestRunResult {
 };
 
 const char* ending_name(GuestRunResult::Ending ending);
+
+// Where --boot flat puts its image: 1 MiB, above the boot tables.
+inline constexpr uint64_t kFlatImageAddress = 0x100000;
+
+// Copies `image` to guest-physical `address` with identity-mapped page
+// tables for the first 4 GiB (2 MiB pages) and a flat GDT (code selector
+// 0x10, data 0x18) at the boot locations of guest_layout.h, and returns the
+// CPU state that enters it: long mode, CPL 0, interrupts off. Throws
+// krr::Error when it does not fit in `memory`.
+CpuState load_flat_image(GuestMemory& memory, std::span<const uint8_t> image, uint64_t address);
 
 // Runs the guest, sending console bytes to `console` as they come.
 // Throws krr::Error for problems before the guest starts (missing kernel,

@@ -2,6 +2,7 @@
 // the same console output, the same exit status.
 #include "recorder/accel/emulator_accelerator.h"
 #include "recorder/accel/kvm_accelerator.h"
+#include "recorder/guest_run.h"
 #include "recorder/machine/machine.h"
 #include "tests/kvm/micro_guest_boot.h"
 
@@ -81,7 +82,7 @@ MicroGuestRun run_micro_guest(RunOn run_on) {
     Machine machine(config, events);
     std::vector<uint8_t> image = test::read_binary(KRR_MICRO_GUEST_BIN);
     REQUIRE(image.size() > 0);
-    machine.vcpu(0).cpu = test::load_flat_image(machine.memory(), image, test::kMicroGuestAddress);
+    machine.vcpu(0).cpu = load_flat_image(machine.memory(), image, kFlatImageAddress);
     auto start = std::chrono::steady_clock::now();
     run_on(machine, request_stop, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,0 +1,50 @@
+#!/bin/sh
+# krr run --boot flat: the micro-guest under the emulator and under KVM
+# prints the expected console and exits 0 on both. Without a usable
+# /dev/kvm the KVM half is skipped with a message (exit 77 if nothing ran).
+set -u
+krr=$1
+image=$2
+expected='krr micro-guest
+control device: present
+rtc year register: 0x25
+exceptions: int3 1, ud2 1
+local apic svr: 0x1ff
+spin: reached tick 20, counter moved
+halt: reached tick 40, tsc advanced
+spin again: reached tick 60, counter moved
+done'
+fail=0
+check() {
+    accel=$1
+    out=$("$krr" run --accel "$accel" --boot flat --kernel "$image" --timeout 60 </dev/null)
+    status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "FAIL: --accel $accel exited $status"
+        fail=1
+    fi
+    if [ "$out" != "$expected" ]; then
+        echo "FAIL: --accel $accel printed:"
+        echo "$out"
+        fail=1
+    else
+        echo "ok: --accel $accel"
+    fi
+}
+check tcg
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    check kvm
+else
+    echo "SKIPPED: --accel kvm: /dev/kvm is not usable here"
+fi
+# Linux under KVM and recording under KVM are refused with a reason.
+if "$krr" run --accel kvm -- true 2>/dev/null; then
+    echo "FAIL: --accel kvm booted Linux instead of refusing"
+    fail=1
+fi
+msg=$("$krr" run --boot flat 2>&1)
+case $msg in
+*"--boot flat needs the image as --kernel PATH"*) echo "ok: --boot flat without an image" ;;
+*) echo "FAIL: --boot flat without an image said: $msg"; fail=1 ;;
+esac
+exit $fail
