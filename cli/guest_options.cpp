@@ -113,12 +113,24 @@ GuestRunResult run_guest_on_console(const GuestRunOptions& given, const ParsedAr
     };
     GuestRunResult r = run_guest(options, console, &g_interrupted);
     std::fflush(stdout);
-    if (args.has("stats")) {
+    // Under KVM nothing counts instructions: its line gives the exits.
+    const bool under_kvm = !r.kvm_exits.empty();
+    if (args.has("stats") && !under_kvm) {
         std::fprintf(stderr, "krr: %s: %llu instructions in %.2f s (%.1f MIPS)\n", command,
                      static_cast<unsigned long long>(r.instructions), r.seconds,
                      r.seconds > 0 ? static_cast<double>(r.instructions) / r.seconds / 1e6 : 0.0);
     }
-    if (args.has("stats") || args.has("profile")) {
+    if (args.has("stats") && under_kvm) {
+        std::fprintf(stderr, "krr: %s: %.2f s under KVM; exits per second (count):", command,
+                     r.seconds);
+        for (const auto& [kind, count] : r.kvm_exits) {
+            std::fprintf(stderr, " %s %.0f (%llu)%s", kind.c_str(),
+                         r.seconds > 0 ? static_cast<double>(count) / r.seconds : 0.0,
+                         static_cast<unsigned long long>(count),
+                         &kind == &r.kvm_exits.back().first ? "\n" : ",");
+        }
+    }
+    if ((args.has("stats") && !under_kvm) || args.has("profile")) {
         std::fprintf(stderr, "krr: %s: %llu instructions retired, %llu skipped while halted\n",
                      command, static_cast<unsigned long long>(r.instructions),
                      static_cast<unsigned long long>(r.halted_instructions));

@@ -439,6 +439,18 @@ GuestRunResult run_guest(const GuestRunOptions& options,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.instructions = machine.vcpu(0).instructions_retired;
     result.halted_instructions = emulator.skipped_while_halted();
+    if (kvm_run) {
+        const KvmExitCounts& e = kvm_run->exit_counts();
+        result.kvm_exits = {{"port read", e.port_reads},
+                            {"port write", e.port_writes},
+                            {"mmio read", e.mmio_reads},
+                            {"mmio write", e.mmio_writes},
+                            {"hlt", e.halts},
+                            {"interrupt window", e.interrupt_windows},
+                            {"kick", e.kicks},
+                            {"emulated instruction", e.emulated_instructions},
+                            {"interrupts injected", e.injected_interrupts}};
+    }
     if (options.profile) {
         result.profile = profile_by_function(rip_samples, config.kernel_path);
     }

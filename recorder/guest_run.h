@@ -78,6 +78,9 @@ struct GuestRunResult {
     // With options.profile: guest functions (System.map names, or hex
     // addresses) and the instructions spent in them, most first.
     std::vector<std::pair<std::string, uint64_t>> profile;
+    // With --accel kvm: how often the vCPU left KVM, by kind, and the
+    // interrupts injected (docs/kvm.md explains each).
+    std::vector<std::pair<std::string, uint64_t>> kvm_exits;
     // With options.record_path: whether the command started (and so a trace
     // was written), and what it holds.
     bool recorded = false;

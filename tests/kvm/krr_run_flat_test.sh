@@ -34,6 +34,12 @@ check() {
 check tcg
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
     check kvm
+    stats=$("$krr" run --accel kvm --boot flat --kernel "$image" --stats 2>&1 >/dev/null </dev/null)
+    case $stats in
+    *"under KVM; exits per second (count): port read "*"hlt "*"interrupts injected "*)
+        echo "ok: --stats under KVM: $stats" ;;
+    *) echo "FAIL: --stats under KVM said: $stats"; fail=1 ;;
+    esac
 else
     echo "SKIPPED: --accel kvm: /dev/kvm is not usable here"
 fi
