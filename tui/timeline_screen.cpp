@@ -18,6 +18,7 @@ namespace {
 
 constexpr int kMinColumns = 60;
 constexpr int kMinLines = 20;
+constexpr int kPerKindLines = 40;
 constexpr short kHeaderPair = 20;
 constexpr short kSelectedPair = 21;
 
@@ -117,8 +118,10 @@ struct TimelineScreen::Layout {
     int lines = 0;
     int columns = 0;
     bool too_small = false;
-    int strip = 1; // first of three rows: kinds, density, cursor
-    int list = 4;  // first row of the event list
+    int strip = 1;         // first strip row; its last row holds the cursor
+    int strip_rows = 3;    // kind letters, density, cursor; or a row per kind, cursor
+    bool per_kind = false; // tall terminals: one density row per kind shown
+    int list = 4;          // first row of the event list
     int list_rows = 0;
     int detail = 0;      // the detail pane's title row
     int detail_rows = 0; // rows below the title
@@ -143,8 +146,14 @@ TimelineScreen::Layout TimelineScreen::layout() const {
     getmaxyx(stdscr, l.lines, l.columns);
     l.too_small = l.lines < kMinLines || l.columns < kMinColumns;
     l.status = l.lines - 1;
-    // Fixed: header, 3 strip rows, 2 pane titles, status line.
-    const int free = l.lines - 7;
+    // From 40 lines the strip has a density row per kind shown.
+    l.per_kind = l.lines >= kPerKindLines;
+    if (l.per_kind) {
+        l.strip_rows = static_cast<int>(shown_kinds().size()) + 1;
+    }
+    l.list = l.strip + l.strip_rows;
+    // Fixed: header, the strip, 2 pane titles, status line.
+    const int free = l.lines - 4 - l.strip_rows;
     l.detail_rows = std::clamp(free * 35 / 100, 5, 12);
     l.console_rows = std::clamp(free * 25 / 100, 3, 12);
     l.list_rows = free - l.detail_rows - l.console_rows;
@@ -181,70 +190,108 @@ void TimelineScreen::draw_header(const Layout& l) {
     attroff(COLOR_PAIR(kHeaderPair) | A_REVERSE);
 }
 
+std::vector<EventKind> TimelineScreen::shown_kinds() const {
+    std::vector<EventKind> kinds;
+    for (EventKind k : activity::all_event_kinds()) {
+        if (browser_.filter().empty() || browser_.filter().count(k)) {
+            kinds.push_back(k);
+        }
+    }
+    return kinds;
+}
+
 void TimelineScreen::draw_strip(const Layout& l) {
-    const int width = l.columns;
+    // Per-kind rows carry a two-column label ("s ") before the axis.
+    const int x0 = l.per_kind ? 2 : 0;
+    const int width = l.columns - x0;
     const uint64_t start = index_.start_instruction;
     const uint64_t span = std::max<uint64_t>(1, index_.end_instruction - start);
     auto column_of = [&](uint64_t count) {
         uint64_t c = (count - std::min(count, start)) * static_cast<uint64_t>(width - 1) / span;
         return static_cast<int>(std::min<uint64_t>(c, static_cast<uint64_t>(width - 1)));
     };
-    std::vector<std::array<uint32_t, activity::kLastEventKind + 1>> counts(
-        static_cast<size_t>(width));
+    using Counts = std::array<uint32_t, activity::kLastEventKind + 1>;
+    std::vector<Counts> counts(static_cast<size_t>(width));
+    Counts most_of_kind{};
     for (size_t i : browser_.visible()) {
         const ActivityEvent& e = index_.events[i];
-        ++counts[static_cast<size_t>(column_of(e.position.instructions))]
-                [static_cast<size_t>(e.kind)];
-    }
-    uint32_t most = 1;
-    for (const auto& c : counts) {
-        uint32_t total = 0;
-        for (uint32_t n : c) {
-            total += n;
-        }
-        most = std::max(most, total);
+        const auto k = static_cast<size_t>(e.kind);
+        uint32_t& n = counts[static_cast<size_t>(column_of(e.position.instructions))][k];
+        most_of_kind[k] = std::max(most_of_kind[k], ++n);
     }
     static const char kDensity[] = " .:-=+*#";
-    for (int x = 0; x < width; ++x) {
-        const auto& c = counts[static_cast<size_t>(x)];
-        std::optional<EventKind> shown;
-        uint32_t total = 0;
-        for (EventKind k : activity::all_event_kinds()) {
-            uint32_t n = c[static_cast<size_t>(k)];
-            total += n;
-            if (n && (!shown || rank(k) < rank(*shown))) {
-                shown = k;
-            }
-        }
-        if (shown) {
-            if (colour_) {
-                attron(COLOR_PAIR(pair_of(*shown)));
-            }
-            mvaddch(l.strip, x, static_cast<chtype>(kind_letter(*shown)));
-            attroff(A_COLOR);
-        } else {
-            mvaddch(l.strip, x, ' ');
-        }
-        // Density on a log-like scale, so sparse columns still show.
+    // Density on a log-like scale against the busiest column, so sparse
+    // columns still show.
+    auto level_of = [](uint32_t n, uint32_t most) {
         int level = 0;
-        if (total) {
+        if (n) {
             level = 1;
-            while (level < 7 && (uint64_t{total} << (7 - level)) > most) {
+            while (level < 7 && (uint64_t{n} << (7 - level)) > most) {
                 ++level;
             }
         }
-        mvaddch(l.strip + 1, x, static_cast<chtype>(kDensity[level]));
+        return kDensity[level];
+    };
+    const int cursor_row = l.strip + l.strip_rows - 1;
+    if (l.per_kind) {
+        int y = l.strip;
+        for (EventKind k : shown_kinds()) {
+            mvhline(y, 0, ' ', l.columns);
+            if (colour_) {
+                attron(COLOR_PAIR(pair_of(k)));
+            }
+            mvaddch(y, 0, static_cast<chtype>(kind_letter(k)));
+            const uint32_t most = std::max<uint32_t>(1, most_of_kind[static_cast<size_t>(k)]);
+            for (int x = 0; x < width; ++x) {
+                mvaddch(y, x0 + x,
+                        static_cast<chtype>(level_of(
+                            counts[static_cast<size_t>(x)][static_cast<size_t>(k)], most)));
+            }
+            attroff(A_COLOR);
+            ++y;
+        }
+    } else {
+        uint32_t most = 1;
+        for (const auto& c : counts) {
+            uint32_t total = 0;
+            for (uint32_t n : c) {
+                total += n;
+            }
+            most = std::max(most, total);
+        }
+        for (int x = 0; x < width; ++x) {
+            const auto& c = counts[static_cast<size_t>(x)];
+            std::optional<EventKind> shown;
+            uint32_t total = 0;
+            for (EventKind k : activity::all_event_kinds()) {
+                uint32_t n = c[static_cast<size_t>(k)];
+                total += n;
+                if (n && (!shown || rank(k) < rank(*shown))) {
+                    shown = k;
+                }
+            }
+            if (shown) {
+                if (colour_) {
+                    attron(COLOR_PAIR(pair_of(*shown)));
+                }
+                mvaddch(l.strip, x, static_cast<chtype>(kind_letter(*shown)));
+                attroff(A_COLOR);
+            } else {
+                mvaddch(l.strip, x, ' ');
+            }
+            mvaddch(l.strip + 1, x, static_cast<chtype>(level_of(total, most)));
+        }
     }
-    mvhline(l.strip + 2, 0, ' ', width);
+    mvhline(cursor_row, 0, ' ', l.columns);
     std::string left = std::to_string(start);
     std::string right = std::to_string(index_.end_instruction);
-    put(l.strip + 2, 0, left, width);
+    put(cursor_row, x0, left, width);
     if (static_cast<int>(left.size() + right.size()) + 4 < width) {
-        put(l.strip + 2, width - static_cast<int>(right.size()), right, width);
+        put(cursor_row, l.columns - static_cast<int>(right.size()), right, width);
     }
     if (const ActivityEvent* e = browser_.selected()) {
         attron(A_BOLD);
-        mvaddch(l.strip + 2, column_of(e->position.instructions), '^');
+        mvaddch(cursor_row, x0 + column_of(e->position.instructions), '^');
         attroff(A_BOLD);
     }
 }

@@ -32,6 +32,7 @@ private:
     void draw();
     void draw_header(const Layout& l);
     void draw_strip(const Layout& l);
+    std::vector<activity::EventKind> shown_kinds() const;
     void draw_list(const Layout& l);
     void draw_detail(const Layout& l);
     void draw_console(const Layout& l);

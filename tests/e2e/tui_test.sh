@@ -124,14 +124,27 @@ layout_problem() {
     at() { sed -n "$(($1 + 1))p" <<<"$shot"; }
     [[ $(wc -l <<<"$shot") -eq $lines ]] || { echo "not $lines rows"; return; }
     at 0 | grep -q '^krr-tui ' || { echo "header row"; return; }
-    at 3 | grep -q '\^' || { echo "no cursor on the strip"; return; }
-    local free=$((lines - 7)) detail console list
+    # From 40 lines the strip has a row per kind shown (all 8 here) and the
+    # cursor row; below, kind letters, density and the cursor row.
+    local strip=3
+    ((lines >= 40)) && strip=9
+    at "$strip" | grep -q '\^' || { echo "no cursor on the strip's last row"; return; }
+    if ((lines >= 40)); then
+        local k=1
+        for letter in s x p i w c n '!'; do
+            at $k | grep -qE "^[$letter]( |$)" || { echo "strip row $k is not kind $letter"; return; }
+            k=$((k + 1))
+        done
+    fi
+    local free=$((lines - 4 - strip)) detail console list
     detail=$((free * 35 / 100)); ((detail < 5)) && detail=5; ((detail > 12)) && detail=12
     console=$((free * 25 / 100)); ((console < 3)) && console=3; ((console > 12)) && console=12
     list=$((free - detail - console))
-    at $((4 + list)) | grep -q '^-- detail' || { echo "detail title not at row $((4 + list))"; return; }
-    at $((5 + list + detail)) | grep -q '^-- console' ||
-        { echo "console title not at row $((5 + list + detail))"; return; }
+    local first=$((1 + strip))
+    at $((first + list)) | grep -q '^-- detail' ||
+        { echo "detail title not at row $((first + list))"; return; }
+    at $((first + 1 + list + detail)) | grep -q '^-- console' ||
+        { echo "console title not at row $((first + 1 + list + detail))"; return; }
     at $((lines - 1)) | grep -q '? help' || { echo "status line"; return; }
     local widest
     widest=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' <<<"$shot")
