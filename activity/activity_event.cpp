@@ -59,6 +59,13 @@ std::string describe_event(const ActivityEvent& e) {
         std::string_view name = syscall_name(e.code);
         std::string s = name.empty() ? "syscall " + std::to_string(e.code) : std::string(name);
         s += "(" + hex(e.args[0]) + ", " + hex(e.args[1]) + ", " + hex(e.args[2]) + ")";
+        if (e.returned_at) {
+            // Errors are -errno in RAX; counts, fds and pids read better in
+            // decimal, addresses in hex.
+            const auto value = static_cast<int64_t>(e.result);
+            const bool small = value >= -4095 && value < 0x10000;
+            s += " = " + (small ? std::to_string(value) : hex(e.result));
+        }
         return e.text.empty() ? s : s + " by " + e.text;
     }
     case EventKind::Exception:

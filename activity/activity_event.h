@@ -46,6 +46,10 @@ struct ActivityEvent {
     uint64_t address = 0;
     std::array<uint64_t, 3> args{};
     std::string text;
+    // For a system call: where the kernel went back to user mode with its
+    // result (0: not seen, e.g. exit_group, or the trace ended first).
+    uint64_t returned_at = 0;
+    uint64_t result = 0; // RAX as returned
 
     bool operator==(const ActivityEvent&) const = default;
 };

@@ -19,8 +19,9 @@ namespace {
 constexpr char kMagic[8] = {'K', 'R', 'R', 'A', 'C', 'T', 'V', '\n'};
 constexpr size_t kMaxText = 4096;
 constexpr size_t kMaxNotes = 64;
-// kind, vcpu, 3 position varints, code, address, 3 args, text length.
-constexpr size_t kMinEventBytes = 11;
+// kind, vcpu, 3 position varints, code, address, 3 args, text length,
+// return count and result.
+constexpr size_t kMinEventBytes = 13;
 constexpr uint64_t kMaxBody = 1ULL << 32;
 
 const char* const kWhat = "activity index";
@@ -37,6 +38,8 @@ void put_event(ByteWriter& w, const ActivityEvent& e) {
         w.varint(a);
     }
     w.string(e.text);
+    w.varint(e.returned_at);
+    w.varint(e.result);
 }
 
 ActivityEvent get_event(ByteReader& r) {
@@ -64,6 +67,11 @@ ActivityEvent get_event(ByteReader& r) {
         a = r.varint();
     }
     e.text = r.string(kMaxText);
+    e.returned_at = r.varint();
+    e.result = r.varint();
+    if (e.returned_at != 0 && e.returned_at < e.position.instructions) {
+        r.fail("a system call returns before it was made");
+    }
     return e;
 }
 
@@ -151,7 +159,8 @@ ActivityIndex decode_activity_index(std::span<const uint8_t> bytes) {
             r.fail("event " + std::to_string(i) + " is out of time order");
         }
         if (e.position.instructions < index.start_instruction ||
-            e.position.instructions > index.end_instruction) {
+            e.position.instructions > index.end_instruction ||
+            e.returned_at > index.end_instruction) {
             r.fail("event " + std::to_string(i) + " outside the indexed range");
         }
         index.events.push_back(std::move(e));

@@ -52,7 +52,12 @@ constexpr ExceptionHandler kExceptions[] = {
     {"control_protection", 21, true},
 };
 
-enum class Probe : uint8_t { Syscall, Exception, Switch };
+enum class Probe : uint8_t { Syscall, SyscallExit, Exception, Switch };
+
+// struct pt_regs (the x86-64 uapi layout): where the entry code saved RAX
+// (the result, on the way out) and the system call number.
+constexpr uint64_t kPtRegsAx = 0x50;
+constexpr uint64_t kPtRegsOrigAx = 0x78;
 struct ProbePoint {
     Probe probe;
     const ExceptionHandler* exception = nullptr;
@@ -246,6 +251,7 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
     if (symbols.size() != 0) {
         probe_at("entry_SYSCALL_64", {Probe::Syscall});
         probe_at("__switch_to", {Probe::Switch});
+        probe_at("syscall_exit_to_user_mode", {Probe::SyscallExit});
     }
     for (const auto& handler : kExceptions) {
         if (auto a = symbols.address_of(std::string("asm_exc_") + handler.name)) {
@@ -270,6 +276,7 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
     // The task running: the one switched to last; before the first switch,
     // the per-CPU current_task (a per-CPU offset in System.map up to 6.1).
     uint64_t current_task = 0;
+    std::map<uint64_t, size_t> open_calls; // task -> its system call in `events`
     const uint64_t current_task_offset = [&]() -> uint64_t {
         auto offset = symbols.address_of("current_task");
         return offset && *offset < (1u << 24) ? *offset : 0;
@@ -288,6 +295,22 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
             continue;
         }
         const auto& cpu = session.vcpu().cpu;
+        if (it->second.probe == Probe::SyscallExit) {
+            // syscall_exit_to_user_mode(regs): the result of the call this
+            // task made last, if its number matches (a new child's first
+            // return has no call of its own here).
+            auto open = open_calls.find(current_task);
+            if (open != open_calls.end()) {
+                ActivityEvent& call = events[open->second];
+                const uint64_t regs = cpu.gpr[RDI];
+                if (read_u64(session, regs + kPtRegsOrigAx) == call.code) {
+                    call.returned_at = session.position();
+                    call.result = read_u64(session, regs + kPtRegsAx);
+                }
+                open_calls.erase(open);
+            }
+            continue;
+        }
         ActivityEvent e;
         e.position = session.now();
         switch (it->second.probe) {
@@ -313,6 +336,8 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
             }
             break;
         }
+        case Probe::SyscallExit: // handled above
+            break;
         case Probe::Switch: {
             e.kind = EventKind::ContextSwitch;
             const uint64_t next = cpu.gpr[RSI];
@@ -336,6 +361,9 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
                     current_task ? read_task(session, index.tasks, current_task) : std::nullopt) {
                 e.text = task->comm + "[" + std::to_string(task->pid) + "]";
             }
+        }
+        if (e.kind == EventKind::Syscall) {
+            open_calls[current_task] = events.size();
         }
         events.push_back(std::move(e));
     }

@@ -92,6 +92,12 @@ void json_event(JsonWriter& j, const ActivityEvent& e) {
         j.end_array();
         j.key("user_rip");
         j.value(e.address);
+        if (e.returned_at) {
+            j.key("returned_at");
+            j.value(e.returned_at);
+            j.key("result");
+            j.value(e.result);
+        }
         j.key("task");
         j.value(e.text);
         break;

@@ -25,6 +25,8 @@ ActivityIndex sample_index() {
     syscall.code = 39;
     syscall.args = {7, 0xffffffffffffffffULL, 0};
     syscall.address = 0x401000;
+    syscall.returned_at = 1300;
+    syscall.result = 79;
     ActivityEvent fault;
     fault.kind = EventKind::PageFault;
     fault.position = {1200, 3, 1};
@@ -60,6 +62,18 @@ TEST_CASE("activity index: round trip keeps every field") {
     CHECK(back == index);
     CHECK(back.events.at(1).position.deliveries == 1);
     CHECK(back.events.at(0).args[1] == 0xffffffffffffffffULL);
+    CHECK(back.events.at(0).returned_at == 1300);
+    CHECK(back.events.at(0).result == 79);
+}
+
+TEST_CASE("activity index: a call that returns before it was made, or after the end, is refused") {
+    ActivityIndex index = sample_index();
+    index.events[0].returned_at = 1100; // made at 1200
+    CHECK_THROWS_WITH_AS(decode_activity_index(encode_activity_index(index)),
+                         doctest::Contains("returns before"), krr::Error);
+    index.events[0].returned_at = 5001; // the trace ends at 5000
+    CHECK_THROWS_WITH_AS(decode_activity_index(encode_activity_index(index)),
+                         doctest::Contains("outside the indexed range"), krr::Error);
 }
 
 TEST_CASE("activity index: every truncation is an error") {

@@ -42,6 +42,16 @@ TEST_CASE("descriptions name the call, the fault and the task") {
     e.text = "sh[42]";
     CHECK(describe_event(e) == "syscall 9999(0x3, 0x0, 0x0) by sh[42]");
     e.text.clear();
+    e.code = 39;
+    e.returned_at = 500;
+    e.result = 0x4f;
+    CHECK(describe_event(e) == "getpid(0x3, 0x0, 0x0) = 79");
+    e.result = 0x7f0000001000;
+    CHECK(describe_event(e) == "getpid(0x3, 0x0, 0x0) = 0x7f0000001000");
+    e.result = static_cast<uint64_t>(-2); // -ENOENT
+    CHECK(describe_event(e) == "getpid(0x3, 0x0, 0x0) = -2");
+    e.returned_at = 0;
+    e.code = 9999;
     e.kind = EventKind::PageFault;
     e.address = 0x1000;
     e.args = {6, 0x401000, 0}; // write from user mode, page not present

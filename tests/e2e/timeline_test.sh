@@ -45,6 +45,13 @@ assert [e["args"][0] & 0xff for e in marked] == list(range(17)), \
 assert all(e["name"] == "getpid" for e in marked), "getpid not named"
 assert all(e["task"] for e in events if e["kind"] == "syscall"), "a syscall without its task"
 # After its execve the caller's task is named after the program.
+# Each call returned the caller's pid, as its task name says.
+pid = int(marked[0]["task"].split("[")[1].rstrip("]"))
+assert all(e.get("result") == pid for e in marked), \
+    "getpid results " + str([e.get("result") for e in marked]) + f", pid {pid}"
+assert all(e["count"] < e["returned_at"] for e in marked), "returned before the call"
+assert all(a["returned_at"] < b["count"] for a, b in zip(marked, marked[1:])), \
+    "a call returned after the next was made"
 tasks = {e["task"] for e in marked}
 assert len(tasks) == 1 and tasks.pop().startswith("getpid["), "callers: " + str({e["task"] for e in marked})
 assert all(a["count"] < b["count"] for a, b in zip(marked, marked[1:])), "counts not increasing"
