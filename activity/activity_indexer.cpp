@@ -1,5 +1,7 @@
 #include "activity/activity_indexer.h"
 
+#include "activity/crash_line.h"
+#include "activity/kernel_reading.h"
 #include "activity/task_layout.h"
 #include "guest-model/error.h"
 #include "guest-model/symbols.h"
@@ -20,44 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// asm_exc_<name> handlers and their vectors; those marked push an error
-// code, so the faulting RIP sits one slot higher on the stack.
-struct ExceptionHandler {
-    const char* name;
-    uint8_t vector;
-    bool error_code;
-};
-constexpr ExceptionHandler kExceptions[] = {
-    {"divide_error", 0, false},
-    {"debug", 1, false},
-    {"nmi", 2, false},
-    {"int3", 3, false},
-    {"overflow", 4, false},
-    {"bounds", 5, false},
-    {"invalid_op", 6, false},
-    {"device_not_available", 7, false},
-    {"double_fault", 8, true},
-    {"coproc_segment_overrun", 9, false},
-    {"invalid_tss", 10, true},
-    {"segment_not_present", 11, true},
-    {"stack_segment", 12, true},
-    {"general_protection", 13, true},
-    {"page_fault", 14, true},
-    {"spurious_interrupt_bug", 15, false},
-    {"coprocessor_error", 16, false},
-    {"alignment_check", 17, true},
-    {"machine_check", 18, false},
-    {"simd_coprocessor_error", 19, false},
-    {"virtualization_exception", 20, false},
-    {"control_protection", 21, true},
-};
-
 enum class Probe : uint8_t { Syscall, SyscallExit, Exception, Switch };
 
-// struct pt_regs (the x86-64 uapi layout): where the entry code saved RAX
-// (the result, on the way out) and the system call number.
-constexpr uint64_t kPtRegsAx = 0x50;
-constexpr uint64_t kPtRegsOrigAx = 0x78;
 struct ProbePoint {
     Probe probe;
     const ExceptionHandler* exception = nullptr;
@@ -69,55 +35,6 @@ std::string read_text_file(const std::string& path) {
         throw Error("activity index: " + path, "cannot read it");
     }
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-uint64_t read_u64(ReplaySession& s, uint64_t address) {
-    std::array<uint8_t, 8> b{};
-    if (s.read_virtual(address, b) != b.size()) {
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) {
-        v = v << 8 | b[static_cast<size_t>(i)];
-    }
-    return v;
-}
-
-struct TaskName {
-    uint32_t pid = 0;
-    std::string comm;
-};
-
-std::optional<TaskName> read_task(ReplaySession& s, const TaskLayout& layout, uint64_t task) {
-    std::array<uint8_t, 4> pid{};
-    std::array<uint8_t, 16> comm{};
-    if (!layout.known || s.read_virtual(task + layout.pid_offset, pid) != pid.size() ||
-        s.read_virtual(task + layout.comm_offset, comm) != comm.size()) {
-        return std::nullopt;
-    }
-    TaskName name;
-    name.pid =
-        uint32_t{pid[0]} | uint32_t{pid[1]} << 8 | uint32_t{pid[2]} << 16 | uint32_t{pid[3]} << 24;
-    for (uint8_t c : comm) {
-        if (c == 0) {
-            break;
-        }
-        name.comm.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
-    }
-    return name;
-}
-
-// The per-CPU `current_task`: the per-CPU base is GS's while in the kernel,
-// and waits in KERNEL_GS_BASE until the entry code's SWAPGS. 0 if unreadable.
-uint64_t read_current_task(ReplaySession& s, uint64_t offset) {
-    const auto& cpu = s.vcpu().cpu;
-    const uint64_t gs = cpu.seg[GS].base;
-    const uint64_t base = gs >= 0xffff800000000000ULL ? gs : cpu.msr.kernel_gs_base;
-    if (base < 0xffff800000000000ULL) {
-        return 0;
-    }
-    const uint64_t task = read_u64(s, base + offset);
-    return task >= 0xffff800000000000ULL ? task : 0;
 }
 
 // The console cut into lines, each with where it started and ended.
@@ -163,35 +80,6 @@ private:
 };
 
 } // namespace
-
-bool is_crash_line(std::string_view line) {
-    // The report's first line starts right after the printk timestamp.
-    if (line.starts_with("[")) {
-        size_t close = line.find("] ");
-        if (close != std::string_view::npos) {
-            line.remove_prefix(close + 2);
-        }
-    }
-    // Oopses, panics, SLUB and KASAN reports, WARN()s (refcount_t's among
-    // them) and hung-task reports: what the bug samples end with.
-    static constexpr std::string_view kStarts[] = {
-        "BUG: ",
-        "BUG ", // SLUB: "BUG kmalloc-64 (...): Right Redzone overwritten"
-        "Oops",
-        "Kernel panic - not syncing",
-        "general protection fault",
-        "kernel BUG at",
-        "KASAN: ",
-        "UBSAN: ",
-        "Unable to handle kernel",
-        "WARNING: CPU: ",
-        "refcount_t: ",
-        "INFO: task ",
-        "watchdog: BUG: ",
-    };
-    return std::any_of(std::begin(kStarts), std::end(kStarts),
-                       [&](std::string_view m) { return line.starts_with(m); });
-}
 
 KernelFiles kernel_files_beside(const trace::TraceMetadata& metadata) {
     fs::path dir = fs::path(metadata.kernel.path).parent_path();
@@ -253,7 +141,7 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
         probe_at("__switch_to", {Probe::Switch});
         probe_at("syscall_exit_to_user_mode", {Probe::SyscallExit});
     }
-    for (const auto& handler : kExceptions) {
+    for (const auto& handler : exception_handlers()) {
         if (auto a = symbols.address_of(std::string("asm_exc_") + handler.name)) {
             probes[*a] = {Probe::Exception, &handler};
         }

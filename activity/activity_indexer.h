@@ -37,8 +37,4 @@ struct OpenedIndex {
 };
 OpenedIndex open_activity_index(const std::string& trace_path, const IndexerOptions& options);
 
-// True for the console line that starts a kernel crash report (oops, panic,
-// BUG, KASAN, general protection fault, ...).
-bool is_crash_line(std::string_view line);
-
 } // namespace krr::activity

@@ -1,7 +1,7 @@
 // Names the timeline prints: system calls from the generated table, event
 // kinds both ways, descriptions, and which console lines start a crash.
 #include "activity/activity_event.h"
-#include "activity/activity_indexer.h"
+#include "activity/crash_line.h"
 #include "activity/syscall_names.h"
 #include "activity/task_layout.h"
 #include "guest-model/error.h"
