@@ -292,6 +292,36 @@ int main(int argc, char** argv) {
                     positions.size(), session.checkpoint_count(),
                     static_cast<unsigned long long>(session.checkpoint_bytes() / 1024), failures);
 
+        // A tight checkpoint budget: checkpoints are dropped, what is left
+        // stays within it, and seeking still lands in the same states.
+        {
+            krr::ReplaySessionOptions tight;
+            tight.checkpoint_interval = std::max<uint64_t>((end - start) / 64, 1000);
+            tight.checkpoint_memory = 4ULL << 20;
+            krr::ReplaySession thin(argv[1], tight);
+            thin.run_to(end);
+            const size_t before = thin.checkpoint_count();
+            for (uint64_t p : positions) {
+                if (!thin.seek(p) || !(state_of(thin) == expected[p])) {
+                    std::printf("FAIL: with a 4 MiB budget, seeking to %llu differs\n",
+                                static_cast<unsigned long long>(p));
+                    ++failures;
+                }
+            }
+            // The start and the current anchor are kept whatever the budget.
+            const uint64_t floor =
+                2 * (thin.checkpoint_bytes() / std::max<size_t>(thin.checkpoint_count(), 1));
+            if (thin.checkpoint_bytes() > tight.checkpoint_memory + floor) {
+                std::printf("FAIL: checkpoints hold %llu KiB, over the 4 MiB budget\n",
+                            static_cast<unsigned long long>(thin.checkpoint_bytes() / 1024));
+                ++failures;
+            }
+            std::printf("4 MiB budget: %zu checkpoints after the forward run, %zu after seeking, "
+                        "%llu KiB held\n",
+                        before, thin.checkpoint_count(),
+                        static_cast<unsigned long long>(thin.checkpoint_bytes() / 1024));
+        }
+
         {
             auto t0 = std::chrono::steady_clock::now();
             failures += check_steps(session, start + (end - start) / 2, 2000);
