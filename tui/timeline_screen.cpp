@@ -499,9 +499,19 @@ std::string TimelineScreen::prompt(const std::string& question) {
     return answer;
 }
 
-void TimelineScreen::popup(const std::vector<std::string>& lines) {
+void TimelineScreen::popup(const std::vector<std::string>& text) {
     int height = 0, width = 0;
     getmaxyx(stdscr, height, width);
+    // Lines wider than the screen continue on the next, indented, so a long
+    // command is shown whole.
+    const size_t room = static_cast<size_t>(std::max(8, width - 4));
+    std::vector<std::string> lines;
+    for (const auto& line : text) {
+        lines.push_back(line.substr(0, room));
+        for (size_t at = room; at < line.size(); at += room - 4) {
+            lines.push_back("    " + line.substr(at, room - 4));
+        }
+    }
     int inner = 0;
     for (const auto& s : lines) {
         inner = std::max(inner, static_cast<int>(s.size()));

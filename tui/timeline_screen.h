@@ -39,7 +39,7 @@ private:
     void draw_status(const Layout& l);
     bool handle(int key); // false: quit
     std::string prompt(const std::string& question);
-    void popup(const std::vector<std::string>& lines);
+    void popup(const std::vector<std::string>& text);
     void show_help();
     void open_gdb();
     void refresh_detail();

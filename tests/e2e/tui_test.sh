@@ -187,7 +187,10 @@ T send-keys -t tui c
 wait_for '^> +[0-9]+ crash'
 T send-keys -t tui o
 wait_for 'Open gdb at instruction count'
-screen | grep -qF "krr gdbserver $trace --at $crash_count" || fail "o: no gdbserver command"
+# Shown whole, continued on the next lines when wider than the screen.
+popup_text=$(screen | sed -n 's/^| \(.*\) |.\{0,1\}$/\1/p' | sed 's/ *$//' | sed 's/^    //' | tr -d '\n')
+[[ $popup_text == *"krr gdbserver $trace --at $crash_count"* ]] ||
+    fail "o: no whole gdbserver command in: $popup_text"
 screen | grep -qF "gdb -ex 'target remote :1234' " || fail "o: no gdb command"
 T send-keys -t tui s
 wait_for 'gdbserver started \(pid [0-9]+'
