@@ -128,7 +128,8 @@ trace::TraceMetadata trace_metadata(const GuestRunOptions& options, const Machin
 
 CpuState load_flat_image(GuestMemory& memory, std::span<const uint8_t> image, uint64_t address) {
     using namespace guest_layout;
-    constexpr uint64_t kPresentWritable = 0x3;
+    // Present, writable, user: a flat image may switch to CPL 3 anywhere.
+    constexpr uint64_t kPresentWritable = 0x7;
     constexpr uint64_t kLargePage = 0x80;
     constexpr uint64_t kTwoMiB = 2ULL << 20;
     constexpr unsigned kDirectories = 4; // 4 GiB: RAM and the APIC windows
@@ -214,12 +215,6 @@ GuestRunResult run_guest(const GuestRunOptions& options,
         throw Error("accel", "'" + options.accel + "' is not an accelerator (tcg or kvm)");
     }
     const bool kvm = options.accel == "kvm";
-    if (kvm && !options.flat_boot) {
-        // Booting Linux under this host's nested KVM takes hours (its kernel
-        // mode is emulated at about 1 MIPS); the plan is to boot in the
-        // emulator and hand over at record start (docs/kvm.md).
-        throw Error("accel", "KVM runs only --boot flat images yet; Linux boots with --accel tcg");
-    }
     if (kvm && (options.record_path || options.interrupt_jitter_seed)) {
         throw Error("accel", "recording under KVM is not implemented yet (docs/kvm.md)");
     }
@@ -279,6 +274,11 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     std::unique_ptr<TraceRecorder> recorder;
     bool command_started = false;
     bool snapshot_pending = false;
+    // --accel kvm with Linux: the emulator boots it (booting under this
+    // host's nested KVM, whose kernel mode runs at about 1 MIPS, would take
+    // hours) and hands the machine to KVM when the command starts, where a
+    // recording will start (docs/kvm.md).
+    bool kvm_handover_pending = false;
     events.console_output = [&](uint8_t byte) {
         console(byte);
         if (recorder) {
@@ -305,6 +305,10 @@ GuestRunResult run_guest(const GuestRunOptions& options,
             command_started = true;
             if (options.interrupt_jitter_seed && accelerator) {
                 accelerator->set_interrupt_jitter(*options.interrupt_jitter_seed);
+            }
+            if (kvm && accelerator) {
+                kvm_handover_pending = true;
+                accelerator->request_stop();
             }
             if (options.record_path && !recorder && accelerator) {
                 // Snapshot between instructions: stop after this OUT retires.
@@ -337,7 +341,7 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     }
     EmulatorAccelerator emulator(machine);
     std::unique_ptr<KvmAccelerator> kvm_run;
-    if (kvm) {
+    if (kvm && options.flat_boot) {
         kvm_run = std::make_unique<KvmAccelerator>(machine);
         kvm_accelerator = kvm_run.get();
     } else {
@@ -419,6 +423,14 @@ GuestRunResult run_guest(const GuestRunOptions& options,
         for (;;) {
             outcome = kvm_run ? kvm_run->run(&halt_run)
                               : emulator.run(options.max_instructions, &halt_run);
+            if (kvm_handover_pending && outcome.kind == AcceleratorStop::Kind::StopRequested &&
+                !halt_run) {
+                kvm_handover_pending = false;
+                kvm_run = std::make_unique<KvmAccelerator>(machine);
+                kvm_accelerator = kvm_run.get();
+                accelerator = nullptr;
+                continue;
+            }
             if (snapshot_pending && outcome.kind == AcceleratorStop::Kind::StopRequested &&
                 !halt_run) {
                 snapshot_pending = false;

@@ -30,6 +30,7 @@ constexpr const char* kExpectedConsole = "krr micro-guest\n"
                                          "spin: reached tick 20, counter moved\n"
                                          "halt: reached tick 40, tsc advanced\n"
                                          "spin again: reached tick 60, counter moved\n"
+                                         "user mode: timer interrupts from cs 0x33, counter moved\n"
                                          "done\n";
 
 struct MicroGuestRun {

@@ -94,6 +94,17 @@ spin_until_tick:
     jb 1b
     ret
 
+/* enter_user(rip, rsp): IRET to 64-bit user mode (CS 0x33, SS 0x2b) with
+ * interrupts on. */
+    .globl enter_user
+enter_user:
+    pushq $0x2b
+    pushq %rsi
+    pushq $0x202
+    pushq $0x33
+    pushq %rdi
+    iretq
+
     .section .rodata
     .globl isr_vectors, isr_entries
     .balign 8

@@ -47,11 +47,36 @@ enum { ISR_COUNT = 22 };
 void spin_until_tick(uint32_t target);
 void micro_main(void);
 void interrupt_dispatch(struct interrupt_frame* frame);
+void enter_user(void (*rip)(void), void* rsp) __attribute__((noreturn));
+static void user_main(void);
+
+/* User mode ends when the timer, interrupting it, reaches this tick. */
+enum { USER_TICKS = 80 };
 
 volatile uint32_t ticks;
 volatile uint64_t spin_counter;
 static volatile uint32_t breakpoints, invalid_opcodes, spurious;
 static struct idt_gate idt[256] __attribute__((aligned(16)));
+static uint64_t counter_at_user_entry;
+
+/* A GDT with user segments (in SYSCALL/SYSRET's layout: user CS 0x33, SS
+ * 0x2b) and a 64-bit TSS whose RSP0 is the stack interrupts from user mode
+ * switch to. User mode is left only by interrupts: on the nested KVM this
+ * is developed on, SYSCALL reaches LSTAR still at CPL 3 and INT n from CPL 3
+ * does nothing (docs/kvm.md). */
+struct __attribute__((packed)) tss64 {
+    uint32_t reserved0;
+    uint64_t rsp[3];
+    uint64_t reserved1;
+    uint64_t ist[7];
+    uint64_t reserved2;
+    uint16_t reserved3;
+    uint16_t iomap_base;
+};
+static struct tss64 tss __attribute__((aligned(16)));
+static uint64_t gdt[9] __attribute__((aligned(16)));
+static uint8_t interrupt_stack[8192] __attribute__((aligned(16)));
+static uint8_t user_stack[8192] __attribute__((aligned(16)));
 
 static inline void outb(uint16_t port, uint8_t value) {
     __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
@@ -132,6 +157,16 @@ void interrupt_dispatch(struct interrupt_frame* frame) {
     case TIMER_VECTOR:
         ++ticks;
         outb(PIC_MASTER, 0x20); /* non-specific EOI */
+        if (ticks >= USER_TICKS && (frame->cs & 3) == 3) {
+            /* Interrupted in user mode with the loop's target reached: the
+             * guest is done. */
+            put_string("user mode: timer interrupts from cs ");
+            put_hex(frame->cs);
+            put_string(spin_counter > counter_at_user_entry ? ", counter moved\n"
+                                                            : ", counter stuck\n");
+            put_string("done\n");
+            finish(0);
+        }
         return;
     case SPURIOUS_VECTOR:
         ++spurious; /* the 8259's spurious IRQ 7 takes no EOI */
@@ -172,6 +207,36 @@ static void set_up_idt(void) {
         uint64_t base;
     } idtr = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
     __asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+static void set_up_user_mode(void) {
+    gdt[2] = 0x00af9b000000ffffULL; /* 0x10 kernel code, 64-bit */
+    gdt[3] = 0x00cf93000000ffffULL; /* 0x18 kernel data */
+    gdt[4] = 0x00cffb000000ffffULL; /* 0x23 user code, 32-bit (SYSRET's base) */
+    gdt[5] = 0x00cff3000000ffffULL; /* 0x2b user data */
+    gdt[6] = 0x00affb000000ffffULL; /* 0x33 user code, 64-bit */
+    uint64_t base = (uint64_t)(uintptr_t)&tss;
+    uint64_t limit = sizeof tss - 1;
+    gdt[7] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ULL << 40) |
+             (((base >> 24) & 0xff) << 56); /* 0x38 available 64-bit TSS */
+    gdt[8] = base >> 32;
+    tss.rsp[0] = (uint64_t)(uintptr_t)(interrupt_stack + sizeof interrupt_stack);
+    tss.iomap_base = sizeof tss; /* no I/O bitmap: user port access faults */
+    struct __attribute__((packed)) {
+        uint16_t limit;
+        uint64_t base;
+    } gdtr = {sizeof gdt - 1, (uint64_t)(uintptr_t)gdt};
+    __asm__ volatile("lgdt %0" : : "m"(gdtr));
+    __asm__ volatile("ltr %w0" : : "r"(0x38));
+}
+
+/* At CPL 3: native speed under a nested KVM whose kernel mode is emulated.
+ * The same loop as in kernel mode, with timer interrupts arriving from user
+ * mode (through the TSS's RSP0). */
+static void user_main(void) {
+    spin_until_tick(USER_TICKS);
+    for (;;)
+        ++spin_counter;
 }
 
 static void set_up_timer(void) {
@@ -241,7 +306,7 @@ void micro_main(void) {
     put_string(ticks >= 60 ? "spin again: reached tick 60" : "spin again: short of tick 60");
     put_string(spin_counter > counted ? ", counter moved\n" : ", counter stuck\n");
 
-    __asm__ volatile("cli");
-    put_string("done\n");
-    finish(0);
+    set_up_user_mode();
+    counter_at_user_entry = spin_counter;
+    enter_user(user_main, user_stack + sizeof user_stack);
 }
