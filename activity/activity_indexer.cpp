@@ -118,7 +118,13 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
     index.staleness_key = staleness_key(trace_path, map_text);
     index.start_instruction = session.start_instruction();
     index.end_instruction = session.end_instruction();
-    SymbolTable symbols = SymbolTable::parse(map_text, files.system_map);
+    SymbolTable symbols = SymbolTable::parse("", files.system_map);
+    try {
+        symbols = SymbolTable::parse(map_text, files.system_map);
+    } catch (const Error& e) {
+        index.notes.push_back(std::string("system calls, faults and switches skipped: ") +
+                              e.what());
+    }
 
     try {
         if (symbols.size() != 0) {
