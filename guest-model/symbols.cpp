@@ -122,7 +122,10 @@ SymbolTable SymbolTable::parse(std::string_view text, const std::string& source)
         if (!address) {
             fail("'" + std::string(address_text.substr(0, 40)) + "' is not a hex address");
         }
-        if (type_text.size() != 1 || !std::isalpha(static_cast<unsigned char>(type_text[0]))) {
+        // nm writes '?' for a symbol in a section it cannot classify (a
+        // debug kernel's __nosave_begin, for one).
+        if (type_text.size() != 1 ||
+            !(std::isalpha(static_cast<unsigned char>(type_text[0])) || type_text[0] == '?')) {
             fail("expected a one-letter symbol type after the address");
         }
         if (name.empty()) {

@@ -77,6 +77,15 @@ TEST_CASE("symbols: /proc/kallsyms lines with a module tag are accepted") {
     CHECK(table.address_of("bug_init") == 0xffffffffc0001000);
 }
 
+TEST_CASE("symbols: nm's '?' type (an unclassified section) is accepted") {
+    auto table = SymbolTable::parse("ffffffff81000000 T _stext\n"
+                                    "ffffffff83a1b000 ? __nosave_begin\n",
+                                    "map");
+    CHECK(table.address_of("__nosave_begin") == 0xffffffff83a1b000);
+    CHECK_THROWS_WITH_AS(SymbolTable::parse("ffffffff81000000 ! x\n", "map"),
+                         doctest::Contains("one-letter"), krr::Error);
+}
+
 TEST_CASE("symbols: malformed lines are errors naming the line") {
     CHECK_THROWS_WITH_AS(SymbolTable::parse("ffffffff81000000 T a\nzzzz T b\n", "map"),
                          doctest::Contains("map: line 2"), krr::Error);
