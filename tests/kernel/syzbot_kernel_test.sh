@@ -77,12 +77,19 @@ fi
 # 5. syzbot: a double free reported by KASAN, as syzbot titles it.
 if [ "$profile" = syzbot ] && [ -f "$work/kmod/krr_bugs.ko" ]; then
     gcc -static -O2 -o "$work/repro" "$root/samples/bugs/buf-double-free/repro.c"
-    timeout 900 "$krr" run --kernel syzbot --module "$work/kmod/krr_bugs.ko" \
+    timeout 900 "$krr" run --kernel syzbot --stats --module "$work/kmod/krr_bugs.ko" \
         --file "$work/repro:/repro" --append "panic_on_warn=1" -- /repro >"$work/kasan.out" 2>&1
-    if grep -q "BUG: KASAN: double-free in krr_bugs_release" "$work/kasan.out"; then
-        pass "buf-double-free: $(grep -m1 'BUG: KASAN' "$work/kasan.out")"
+    # KASAN names the free site (kfree); syzkaller's title skips the
+    # allocator's frames and names the caller, krr_bugs_release.
+    if grep -q "^BUG: KASAN: double-free in " "$work/kasan.out" &&
+        grep -q "^ krr_bugs_release+" "$work/kasan.out" &&
+        grep -q "Kernel panic - not syncing: KASAN: panic_on_warn set" "$work/kasan.out"; then
+        pass "buf-double-free: $(grep -m1 '^BUG: KASAN' "$work/kasan.out"), from krr_bugs_release; panic"
+        grep 'instructions in' "$work/kasan.out"
     else
-        fail "buf-double-free: no KASAN double-free report:"; tail -30 "$work/kasan.out"
+        fail "buf-double-free: no KASAN double-free report from krr_bugs_release:"
+        grep -m5 -E "BUG|panic" "$work/kasan.out"
+        tail -5 "$work/kasan.out"
     fi
 fi
 
