@@ -39,7 +39,8 @@ else
 fi
 
 # 2. vmlinux has DWARF, and System.map matches it.
-if readelf -S -W "$kernel/vmlinux" | grep -q ' \.debug_info '; then
+readelf -S -W "$kernel/vmlinux" >"$work/sections"
+if grep -q ' \.debug_info ' "$work/sections"; then
     pass "vmlinux has .debug_info"
 else
     fail "vmlinux has no .debug_info"
