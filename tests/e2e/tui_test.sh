@@ -188,8 +188,14 @@ wait_for '^> +[0-9]+ crash'
 T send-keys -t tui o
 wait_for 'Open gdb at instruction count'
 # Shown whole, continued on the next lines when wider than the screen.
-popup_text=$(screen | sed -n 's/^| \(.*\) |.\{0,1\}$/\1/p' | sed 's/ *$//' | sed 's/^    //' | tr -d '\n')
-[[ $popup_text == *"krr gdbserver $trace --at $crash_count"* ]] ||
+# The popup's text: between its borders, wherever the layout put it (the
+# screen behind it shows on either side), spaces dropped before comparing
+# because a long command continues on the next line.
+popup_text=$(screen | awk '
+    !l && match($0, /\+-+\+/) { l = RSTART; r = RSTART + RLENGTH - 1; next }
+    l && substr($0, l, 1) == "|" && substr($0, r, 1) == "|" { printf "%s", substr($0, l + 1, r - l - 1) }')
+want="krr gdbserver $trace --at $crash_count"
+[[ ${popup_text//[[:space:]]/} == *"${want//[[:space:]]/}"* ]] ||
     fail "o: no whole gdbserver command in: $popup_text"
 screen | grep -qF "gdb -ex 'target remote :1234' " || fail "o: no gdb command"
 T send-keys -t tui s
