@@ -52,16 +52,6 @@ Interpreter::Interpreter(VcpuState& vcpu, GuestMemory& ram, CpuEnvironment& envi
     sync_paging(vcpu_.cpu, memory_);
 }
 
-void Interpreter::state_changed_externally() {
-    sync_paging(vcpu_.cpu, memory_);
-    memory_.tlb().flush_all();
-    // Guest memory may have changed under us (a checkpoint restored): no
-    // decoded instruction can be trusted.
-    code_cache_.clear();
-    memory_.unprotect_all_code_pages();
-    last_retired_rip_ = kNoRip;
-}
-
 void Interpreter::pages_changed_externally(const std::vector<uint64_t>& physical_pages) {
     sync_paging(vcpu_.cpu, memory_);
     for (uint64_t page : physical_pages) {

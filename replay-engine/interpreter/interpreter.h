@@ -88,13 +88,11 @@ public:
     void deliver_external_interrupt(uint8_t vector);
     void deliver_nmi();
 
-    // Re-read the control registers into the MMU and drop every cached
-    // translation and decoded instruction: call after changing CpuState or
-    // guest memory from outside (checkpoint restore, debugger).
-    void state_changed_externally();
-    // The same after only these guest-physical pages (and the vCPU) changed:
-    // decoded code elsewhere stays valid. The TLB is left alone: the caller
-    // restores the one that goes with the new state (LinearMemory::restore_tlb).
+    // After the vCPU and these guest-physical pages were changed from outside
+    // (a checkpoint restored): re-read the control registers into the MMU
+    // and drop decoded code on those pages; decoded code elsewhere stays
+    // valid. The TLB is left alone: the caller restores the one that goes
+    // with the new state (LinearMemory::restore_tlb).
     void pages_changed_externally(const std::vector<uint64_t>& physical_pages);
 
     VcpuState& vcpu() { return vcpu_; }

@@ -31,12 +31,6 @@ void LinearMemory::unprotect_code_page(uint64_t physical_page) {
     }
 }
 
-void LinearMemory::unprotect_all_code_pages() {
-    for (uint8_t& flags : page_flags_) {
-        flags &= static_cast<uint8_t>(~kCodePage);
-    }
-}
-
 bool LinearMemory::is_code_page(uint64_t physical_page) const {
     uint64_t index = physical_page >> 12;
     return index < page_flags_.size() && (page_flags_[index] & kCodePage);
@@ -93,12 +87,7 @@ TlbEntry& LinearMemory::fill(uint64_t linear, Access access, bool user) {
     // insert() always fills the slot, so the entry is found.
     TlbEntry* e = tlb_.find_any(linear);
     if (!watches_.empty() && page_watched(linear)) {
-        const uint8_t data =
-            static_cast<uint8_t>(tlb_right(Access::Read, false) | tlb_right(Access::Read, true) |
-                                 tlb_right(Access::Write, false) | tlb_right(Access::Write, true));
-        e->watched = static_cast<uint8_t>((e->rights | e->revoked) & data);
-        e->rights &= static_cast<uint8_t>(~data);
-        e->revoked &= static_cast<uint8_t>(~data);
+        hide_data_rights(*e);
     }
     return *e;
 }
@@ -127,6 +116,17 @@ void LinearMemory::set_watch_ranges(std::vector<WatchRange> ranges) {
     apply_watches_to_tlb();
 }
 
+// A watched page's reads and writes go to the slow path, which checks the
+// ranges; the rights are kept aside so it needs no page walk.
+void LinearMemory::hide_data_rights(TlbEntry& e) {
+    const uint8_t data =
+        static_cast<uint8_t>(tlb_right(Access::Read, false) | tlb_right(Access::Read, true) |
+                             tlb_right(Access::Write, false) | tlb_right(Access::Write, true));
+    e.watched |= static_cast<uint8_t>((e.rights | e.revoked) & data);
+    e.rights &= static_cast<uint8_t>(~data);
+    e.revoked &= static_cast<uint8_t>(~data);
+}
+
 void LinearMemory::apply_watches_to_tlb() {
     const uint8_t reads =
         static_cast<uint8_t>(tlb_right(Access::Read, false) | tlb_right(Access::Read, true));
@@ -134,9 +134,7 @@ void LinearMemory::apply_watches_to_tlb() {
         static_cast<uint8_t>(tlb_right(Access::Write, false) | tlb_right(Access::Write, true));
     tlb_.for_each_valid([&](TlbEntry& e) {
         if (page_watched(e.tag << 12)) {
-            e.watched |= static_cast<uint8_t>((e.rights | e.revoked) & (reads | writes));
-            e.rights &= static_cast<uint8_t>(~(reads | writes));
-            e.revoked &= static_cast<uint8_t>(~(reads | writes));
+            hide_data_rights(e);
         } else if (e.watched) {
             // Writes come back through the protection path, which knows
             // whether the page holds decoded code.

@@ -62,7 +62,6 @@ public:
     void protect_code_page(uint64_t physical_page);
     void unprotect_code_page(uint64_t physical_page);
     bool is_code_page(uint64_t physical_page) const;
-    void unprotect_all_code_pages();
 
     // Dirty tracking (for replay checkpoints): every RAM page written from
     // now on is collected, once, by take_dirty_pages(), which also starts
@@ -147,6 +146,7 @@ private:
     static constexpr uint64_t kPtiUserTableBit = 1ULL << 12;
     bool page_watched(uint64_t linear) const;
     void apply_watches_to_tlb();
+    static void hide_data_rights(TlbEntry& e);
     void check_watches(uint64_t linear, size_t n, bool write);
     void read_physical(uint64_t physical, uint8_t* out, size_t n);
     void write_physical(uint64_t physical, const uint8_t* in, size_t n);
