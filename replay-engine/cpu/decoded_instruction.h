@@ -53,7 +53,7 @@ struct MemoryReference {
     uint8_t scale = 1;
     bool rip_relative = false;
     int8_t segment = kNoSegment;   // the override, else DS, or SS for rSP/rBP bases
-    uint8_t displacement_size = 0; // bytes in the encoding: 0, 1, 4 or 8 (moffs)
+    uint8_t displacement_size = 0; // bytes in the encoding: 0, 1, 2 (16-bit), 4 or 8 (moffs)
     int64_t displacement = 0;      // sign-extended (moffs: the 64-bit address)
 };
 

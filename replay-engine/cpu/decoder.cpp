@@ -82,7 +82,8 @@ uint16_t width_bytes(Width width, int operand_size) {
 class Decoding {
 public:
     Decoding(std::span<const uint8_t> bytes, DecodeResult& result)
-        : cursor_(bytes), result_(result), insn_(result.instruction) {}
+        : cursor_(bytes), result_(result), insn_(result.instruction),
+          long_mode_(result.instruction.mode == CpuMode::Bits64) {}
 
     DecodeStatus run() {
         if (DecodeStatus s = read_prefixes(); s != DecodeStatus::Ok) {
@@ -94,8 +95,18 @@ public:
         uint8_t b = take_opcode_byte();
         if (b == 0xc4 || b == 0xc5 || b == 0x62) {
             // In 64-bit mode these are always VEX/EVEX (LES, LDS and BOUND
-            // do not exist there).
-            return decode_vex(b);
+            // do not exist there); elsewhere only when a ModRM byte in their
+            // place would name a register.
+            if (long_mode_) {
+                return decode_vex(b);
+            }
+            if (!cursor_.available(1)) {
+                return cursor_.missing(1);
+            }
+            if ((cursor_.peek() & 0xc0) == 0xc0) {
+                return decode_vex(b);
+            }
+            return DecodeStatus::NotImplemented; // LES, LDS, BOUND
         }
         if (b == 0x0f) {
             if (!cursor_.available(1)) {
@@ -171,7 +182,7 @@ private:
                 p.address_size = true;
                 break;
             default:
-                if ((b & 0xf0) == 0x40) {
+                if (long_mode_ && (b & 0xf0) == 0x40) {
                     insn_.rex = b;
                     cursor_.take();
                     continue;
@@ -212,6 +223,9 @@ private:
         int best_score = -1;
         for (OpcodeId id : candidates) {
             const OpcodeRow& row = opcode_row(id);
+            if (!in_mode(row)) {
+                continue;
+            }
             int score = prefix_score(row.prefix);
             if (score < 0) {
                 continue;
@@ -257,7 +271,17 @@ private:
             return DecodeStatus::NotImplemented;
         }
         uint8_t modrm = 0;
-        insn_.has_modrm = opcode_row(candidates.front()).has_modrm;
+        const OpcodeRow* first = nullptr;
+        for (OpcodeId id : candidates) {
+            if (in_mode(opcode_row(id))) {
+                first = &opcode_row(id);
+                break;
+            }
+        }
+        if (first == nullptr) {
+            return DecodeStatus::NotImplemented;
+        }
+        insn_.has_modrm = first->has_modrm;
         if (insn_.has_modrm) {
             if (!cursor_.available(1)) {
                 return cursor_.missing(1);
@@ -303,8 +327,22 @@ private:
         return finish();
     }
 
+    bool in_mode(const OpcodeRow& row) const {
+        return !row.has(long_mode_ ? row_attribute::kLegacyOnly : row_attribute::kLongModeOnly);
+    }
+
     void set_sizes(OperandSizeRule rule, bool operand_size_prefix_consumed) {
         const bool size_override = insn_.prefixes.operand_size && !operand_size_prefix_consumed;
+        if (!long_mode_) {
+            // CS.D picks 16 or 32 bits (the mode); 66 and 67 pick the other.
+            // The 64-bit defaults of near branches and stack operations are
+            // the mode's size here.
+            const uint8_t mode_size = insn_.mode == CpuMode::Bits16 ? 16 : 32;
+            const uint8_t other_size = mode_size == 16 ? 32 : 16;
+            insn_.operand_size = size_override ? other_size : mode_size;
+            insn_.address_size = insn_.prefixes.address_size ? other_size : mode_size;
+            return;
+        }
         switch (rule) {
         case OperandSizeRule::Normal:
             insn_.operand_size = insn_.rex_w() ? 64 : size_override ? 16 : 32;
@@ -338,6 +376,9 @@ private:
         }
         MemoryReference& mem = insn_.memory;
         insn_.has_memory = true;
+        if (insn_.address_size == 16) {
+            return read_modrm16(modrm);
+        }
         int displacement_size = m.mod == 1 ? 1 : m.mod == 2 ? 4 : 0;
         if ((modrm & 7) == 4) {
             if (!cursor_.available(1)) {
@@ -359,7 +400,8 @@ private:
             mem.index = s.index;
             mem.scale = s.scale;
         } else if ((modrm & 7) == 5 && m.mod == 0) {
-            mem.rip_relative = true;
+            // RIP-relative in 64-bit mode; an absolute disp32 elsewhere.
+            mem.rip_relative = long_mode_;
             displacement_size = 4;
         } else {
             mem.base = m.rm;
@@ -376,11 +418,41 @@ private:
         return DecodeStatus::Ok;
     }
 
-    // In 64-bit mode only FS and GS overrides change the address.
+    // The 16-bit forms: base and index from a fixed table, disp8 or disp16.
+    DecodeStatus read_modrm16(uint8_t modrm) {
+        static constexpr uint8_t kBase[8] = {RBX,         RBX,         RBP, RBP,
+                                             kNoRegister, kNoRegister, RBP, RBX};
+        static constexpr uint8_t kIndex[8] = {RSI, RDI, RSI,         RDI,
+                                              RSI, RDI, kNoRegister, kNoRegister};
+        MemoryReference& mem = insn_.memory;
+        const int mod = modrm >> 6;
+        const int rm = modrm & 7;
+        int displacement_size = mod == 1 ? 1 : mod == 2 ? 2 : 0;
+        if (mod == 0 && rm == 6) {
+            displacement_size = 2; // [disp16]
+        } else {
+            mem.base = kBase[rm];
+            mem.index = kIndex[rm];
+        }
+        if (displacement_size > 0) {
+            if (!cursor_.available(displacement_size)) {
+                return cursor_.missing(displacement_size);
+            }
+            mem.displacement_size = static_cast<uint8_t>(displacement_size);
+            uint64_t raw = cursor_.take_little_endian(displacement_size);
+            mem.displacement = static_cast<int64_t>(sign_extend(raw, displacement_size));
+        }
+        set_memory_segment(mem.base == RBP ? SS : DS);
+        return DecodeStatus::Ok;
+    }
+
+    // In 64-bit mode only FS and GS overrides change the address; elsewhere
+    // every override does.
     void set_memory_segment(int8_t default_segment) {
         int8_t override_segment = insn_.prefixes.segment;
-        insn_.memory.segment =
-            override_segment == FS || override_segment == GS ? override_segment : default_segment;
+        const bool honoured = override_segment != kNoSegment &&
+                              (!long_mode_ || override_segment == FS || override_segment == GS);
+        insn_.memory.segment = honoured ? override_segment : default_segment;
     }
 
     DecodeStatus read_immediate(int size, bool sign_extended, uint8_t& index) {
@@ -398,6 +470,11 @@ private:
     }
 
     Operand gpr(uint8_t reg, uint16_t size) const {
+        // Outside 64-bit mode there are no 64-bit registers: the Rq of MOV
+        // to and from control and debug registers is 32 bits wide.
+        if (!long_mode_ && size == 8) {
+            size = 4;
+        }
         // Without REX, byte registers 4-7 are AH, CH, DH, BH.
         if (size == 1 && insn_.rex == 0 && reg >= 4 && reg < 8) {
             return {OperandKind::GprHighByte, static_cast<uint8_t>(reg - 4), 1};
@@ -426,10 +503,10 @@ private:
             op = gpr(m.rm, size);
             break;
         case Addressing::C:
-            op = {OperandKind::Control, m.reg, 8};
+            op = {OperandKind::Control, m.reg, static_cast<uint16_t>(long_mode_ ? 8 : 4)};
             break;
         case Addressing::D:
-            op = {OperandKind::Debug, m.reg, 8};
+            op = {OperandKind::Debug, m.reg, static_cast<uint16_t>(long_mode_ ? 8 : 4)};
             break;
         case Addressing::S: {
             uint8_t segment = m.reg & 7;
@@ -504,6 +581,16 @@ private:
         case Addressing::FixedSeg:
             op = {OperandKind::Segment, spec.reg, 2};
             break;
+        case Addressing::A: {
+            // ptr16:16 or ptr16:32: immediate 0 the offset, immediate 1 the selector.
+            op = {OperandKind::Immediate, 0, static_cast<uint16_t>(insn_.operand_size / 8 + 2)};
+            uint8_t selector = 0;
+            if (DecodeStatus s = read_immediate(insn_.operand_size / 8, false, op.reg);
+                s != DecodeStatus::Ok) {
+                return s;
+            }
+            return read_immediate(2, false, selector);
+        }
         }
         return DecodeStatus::Ok;
     }
@@ -553,8 +640,10 @@ private:
                                         : OpcodeId::VEX2_ENCODED;
         insn_.feature = opcode_row(insn_.opcode).feature;
         insn_.supported = false;
-        insn_.operand_size = v.w ? 64 : 32;
-        insn_.address_size = p.address_size ? 32 : 64;
+        insn_.operand_size = v.w && long_mode_ ? 64 : 32;
+        insn_.address_size = long_mode_                      ? (p.address_size ? 32 : 64)
+                             : insn_.mode == CpuMode::Bits16 ? (p.address_size ? 32 : 16)
+                                                             : (p.address_size ? 16 : 32);
         const bool known_map = v.map >= 1 && v.map <= 3;
         insn_.map = v.map == 2   ? OpcodeMap::Map0F38
                     : v.map == 3 ? OpcodeMap::Map0F3A
@@ -608,6 +697,7 @@ private:
     ByteCursor cursor_;
     DecodeResult& result_;
     DecodedInstruction& insn_;
+    const bool long_mode_;
 };
 
 } // namespace
@@ -615,10 +705,6 @@ private:
 DecodeResult decode(std::span<const uint8_t> bytes, CpuMode mode) {
     DecodeResult result;
     result.instruction.mode = mode;
-    if (mode != CpuMode::Bits64) {
-        result.status = DecodeStatus::NotImplemented;
-        return result;
-    }
     Decoding decoding(bytes, result);
     result.status = decoding.run();
     return result;
@@ -664,10 +750,10 @@ std::string DecodeResult::error_text() const {
     case DecodeStatus::TooLong:
         return "instruction longer than 15 bytes (#GP)";
     case DecodeStatus::NotImplemented:
-        if (instruction.mode != CpuMode::Bits64) {
-            return "not implemented: decoding outside 64-bit mode";
-        }
-        return "not implemented: opcode " + opcode;
+        return std::string("not implemented: opcode ") + opcode +
+               (instruction.mode == CpuMode::Bits64   ? ""
+                : instruction.mode == CpuMode::Bits32 ? " in 32-bit mode"
+                                                      : " in 16-bit mode");
     }
     return "unknown decode status";
 }

@@ -40,8 +40,8 @@ using Wd = Width;
 inline constexpr OperandSpec No{};
 inline constexpr OperandSpec Eb{A::E, Wd::B}, Ew{A::E, Wd::W}, Ed{A::E, Wd::D}, Eq{A::E, Wd::Q},
     Ev{A::E, Wd::V}, Ey{A::E, Wd::Y};
-inline constexpr OperandSpec Gb{A::G, Wd::B}, Gd{A::G, Wd::D}, Gq{A::G, Wd::Q}, Gv{A::G, Wd::V},
-    Gy{A::G, Wd::Y};
+inline constexpr OperandSpec Gb{A::G, Wd::B}, Gw{A::G, Wd::W}, Gd{A::G, Wd::D}, Gq{A::G, Wd::Q},
+    Gv{A::G, Wd::V}, Gy{A::G, Wd::Y};
 inline constexpr OperandSpec M{A::M, Wd::Unsized}, Mb{A::M, Wd::B}, Mw{A::M, Wd::W},
     Md{A::M, Wd::D}, Mq{A::M, Wd::Q}, Mv{A::M, Wd::V}, My{A::M, Wd::Y}, Mx{A::M, Wd::X},
     Mdq{A::M, Wd::X}, Mt{A::M, Wd::T}, Mp{A::M, Wd::P}, Ms{A::M, Wd::S}, Mfx{A::M, Wd::FX};
@@ -63,7 +63,10 @@ inline constexpr OperandSpec ST0{A::St0, Wd::T}, STi{A::StI, Wd::T};
 inline constexpr OperandSpec Pq{A::P, Wd::Q}, Qq{A::Q, Wd::Q}, Nq{A::N, Wd::Q};
 inline constexpr OperandSpec Vx{A::V, Wd::X}, Wx{A::W, Wd::X}, Wq{A::W, Wd::Q}, Wss{A::W, Wd::SS},
     Wsd{A::W, Wd::SD}, Ux{A::U, Wd::X};
-inline constexpr OperandSpec SegFS{A::FixedSeg, Wd::W, 4}, SegGS{A::FixedSeg, Wd::W, 5};
+inline constexpr OperandSpec SegES{A::FixedSeg, Wd::W, 0}, SegCS{A::FixedSeg, Wd::W, 1},
+    SegSS{A::FixedSeg, Wd::W, 2}, SegDS{A::FixedSeg, Wd::W, 3}, SegFS{A::FixedSeg, Wd::W, 4},
+    SegGS{A::FixedSeg, Wd::W, 5};
+inline constexpr OperandSpec Ap{A::A, Wd::Unsized};
 
 inline constexpr OperandSizeRule Osz = OperandSizeRule::Normal;
 inline constexpr OperandSizeRule D64 = OperandSizeRule::Default64;
@@ -76,6 +79,8 @@ inline constexpr uint8_t Lock = row_attribute::kLockable;
 inline constexpr uint8_t ModIgnored = row_attribute::kModIgnored;
 inline constexpr uint8_t NoRexB = row_attribute::kNoRexB;
 inline constexpr uint8_t AddressVariant = row_attribute::kAddressVariant;
+inline constexpr uint8_t LegacyOnly = row_attribute::kLegacyOnly;
+inline constexpr uint8_t LongModeOnly = row_attribute::kLongModeOnly;
 
 } // namespace table_words
 
@@ -182,15 +187,23 @@ constexpr OpcodeIndex build_index() {
 
 constexpr OpcodeIndex kIndex = build_index();
 
-// Every byte of a bucket must agree on whether ModRM follows, or the
-// decoder could not know how to read the instruction before choosing a row.
+constexpr bool share_a_mode(const OpcodeRow& a, const OpcodeRow& b) {
+    const uint8_t legacy = row_attribute::kLegacyOnly, long_mode = row_attribute::kLongModeOnly;
+    return !((a.has(legacy) && b.has(long_mode)) || (a.has(long_mode) && b.has(legacy)));
+}
+
+// Within a mode, every byte of a bucket must agree on whether ModRM follows,
+// or the decoder could not know how to read the instruction before choosing
+// a row.
 constexpr bool buckets_agree_on_modrm() {
     for (int b = 0; b < kBucketCount; ++b) {
         for (int e = kIndex.bucket_start[b]; e < kIndex.bucket_start[b + 1]; ++e) {
-            const OpcodeRow& first =
-                kRows[static_cast<int>(kIndex.entries[kIndex.bucket_start[b]])];
-            if (kRows[static_cast<int>(kIndex.entries[e])].has_modrm != first.has_modrm) {
-                return false;
+            for (int f = kIndex.bucket_start[b]; f < e; ++f) {
+                const OpcodeRow& x = kRows[static_cast<int>(kIndex.entries[e])];
+                const OpcodeRow& y = kRows[static_cast<int>(kIndex.entries[f])];
+                if (share_a_mode(x, y) && x.has_modrm != y.has_modrm) {
+                    return false;
+                }
             }
         }
     }

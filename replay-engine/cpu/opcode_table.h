@@ -52,6 +52,10 @@ inline constexpr uint8_t kModIgnored = 2;
 inline constexpr uint8_t kNoRexB = 4;
 // The mnemonic variants follow the address size, not the operand size.
 inline constexpr uint8_t kAddressVariant = 8;
+// The row exists only outside 64-bit mode (push es, inc r32, daa, ...).
+inline constexpr uint8_t kLegacyOnly = 16;
+// The row exists only in 64-bit mode (movsxd, the #UD rows of removed opcodes).
+inline constexpr uint8_t kLongModeOnly = 32;
 } // namespace row_attribute
 
 struct OpcodeRow {

@@ -36,6 +36,7 @@ enum class Addressing : uint8_t {
     W,        // XMM register (ModRM.rm) or memory
     U,        // XMM register in ModRM.rm
     FixedSeg, // a named segment register (push/pop fs/gs)
+    A,        // direct far pointer: an offset as wide as the operand size, then a selector
 };
 
 enum class Width : uint8_t {

@@ -217,6 +217,9 @@ std::optional<OpcodeId> expected_row(const std::vector<uint8_t>& bytes) {
     int best_score = -1;
     for (OpcodeId id : cpu::opcode_candidates(map, opcode)) {
         const OpcodeRow& row = cpu::opcode_row(id);
+        if (row.has(cpu::row_attribute::kLegacyOnly)) {
+            continue; // snippets are 64-bit code
+        }
         if (row_matches(row, p, opcode, has_modrm, modrm) && specificity(row) > best_score) {
             best = id;
             best_score = specificity(row);

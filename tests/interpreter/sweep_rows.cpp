@@ -5,6 +5,10 @@ namespace krr::testing {
 using cpu::OpcodeId;
 
 SweepPlan plan_row(const cpu::OpcodeRow& row) {
+    if (row.has(cpu::row_attribute::kLegacyOnly)) {
+        return {SweepTreatment::Exclude,
+                "exists only outside 64-bit mode; the host oracle runs 64-bit code"};
+    }
     if (!cpu::masked_cpu_supports(row.feature)) {
         return {SweepTreatment::ExpectInvalidOpcode, "feature not on the masked CPU"};
     }

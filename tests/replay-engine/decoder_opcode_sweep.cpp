@@ -6,7 +6,8 @@
 // follows Intel). Encodings krr rejects but both references decode are
 // counted and listed, not failed: many are deliberate (#UD for LOCK on
 // non-lockable forms, MOV CS, ...), the rest are instructions not in the
-// table yet. Exits 77 (skipped) without objdump.
+// table yet. Run in 64-bit, 32-bit and 16-bit mode (the last two for the
+// code that starts a CPU). Exits 77 (skipped) without objdump.
 #include "replay-engine/cpu/decoder.h"
 
 #include <capstone/capstone.h>
@@ -33,7 +34,7 @@ struct Case {
     bool near_branch_with_66 = false;
 };
 
-bool is_prefix_or_escape(uint8_t op) {
+bool is_prefix_or_escape(uint8_t op, bool long_mode) {
     switch (op) {
     case 0x26:
     case 0x2e:
@@ -52,7 +53,7 @@ bool is_prefix_or_escape(uint8_t op) {
     case 0x62:
         return true;
     default:
-        return (op & 0xf0) == 0x40;
+        return long_mode && (op & 0xf0) == 0x40;
     }
 }
 
@@ -73,7 +74,8 @@ std::vector<std::vector<uint8_t>> modrm_forms() {
 }
 
 // objdump's instruction starts and lengths, from its listing.
-std::map<size_t, size_t> objdump_lengths(const std::vector<uint8_t>& blob, bool& ran) {
+std::map<size_t, size_t> objdump_lengths(const std::vector<uint8_t>& blob, const char* machine,
+                                         bool& ran) {
     std::map<size_t, size_t> lengths;
     char path[] = "/tmp/krr-decoder-sweep-XXXXXX";
     int fd = mkstemp(path);
@@ -84,7 +86,7 @@ std::map<size_t, size_t> objdump_lengths(const std::vector<uint8_t>& blob, bool&
     bool written = write(fd, blob.data(), blob.size()) == static_cast<ssize_t>(blob.size());
     close(fd);
     std::string command =
-        std::string("objdump -D -b binary -m i386:x86-64 -M intel ") + path + " 2>/dev/null";
+        std::string("objdump -D -b binary -m ") + machine + " -M intel " + path + " 2>/dev/null";
     FILE* out = written ? popen(command.c_str(), "r") : nullptr;
     if (out != nullptr) {
         char line[512];
@@ -127,15 +129,27 @@ std::map<size_t, size_t> objdump_lengths(const std::vector<uint8_t>& blob, bool&
     return lengths;
 }
 
-} // namespace
+struct ModeUnderTest {
+    krr::cpu::CpuMode mode;
+    cs_mode capstone_mode;
+    const char* objdump_machine;
+    const char* name;
+    std::vector<std::vector<uint8_t>> prefixes;
+};
 
-int main() {
-    const std::vector<std::vector<uint8_t>> prefixes = {{}, {0x66}, {0xf3}, {0xf2}, {0x48}};
+// 0 when krr agrees wherever both references do, 1 when not, 77 when
+// objdump did not run.
+int sweep(const ModeUnderTest& m) {
+    const std::vector<std::vector<uint8_t>>& prefixes = m.prefixes;
+    const bool long_mode = m.mode == krr::cpu::CpuMode::Bits64;
     const std::vector<std::vector<uint8_t>> maps = {{}, {0x0f}, {0x0f, 0x38}, {0x0f, 0x3a}};
-    const std::vector<std::vector<uint8_t>> forms = modrm_forms();
+    std::vector<std::vector<uint8_t>> forms = modrm_forms();
+    if (!long_mode) {
+        forms.push_back({0x06}); // [disp16] with a 16-bit address size
+    }
 
     csh capstone = 0;
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &capstone) != CS_ERR_OK) {
+    if (cs_open(CS_ARCH_X86, m.capstone_mode, &capstone) != CS_ERR_OK) {
         std::printf("error: capstone cs_open failed\n");
         return 1;
     }
@@ -145,7 +159,7 @@ int main() {
     for (const auto& prefix : prefixes) {
         for (const auto& map : maps) {
             for (int op = 0; op < 256; ++op) {
-                if (map.empty() && is_prefix_or_escape(static_cast<uint8_t>(op))) {
+                if (map.empty() && is_prefix_or_escape(static_cast<uint8_t>(op), long_mode)) {
                     continue;
                 }
                 if (map.size() == 1 && (op == 0x38 || op == 0x3a)) {
@@ -159,7 +173,7 @@ int main() {
                     bytes.resize(kSlot, 0x90);
                     Case c;
                     c.offset = blob.size();
-                    krr::cpu::DecodeResult r = krr::cpu::decode(bytes, krr::cpu::CpuMode::Bits64);
+                    krr::cpu::DecodeResult r = krr::cpu::decode(bytes, m.mode);
                     c.status = r.status;
                     if (r.ok()) {
                         c.krr_length = r.instruction.length;
@@ -184,7 +198,7 @@ int main() {
     cs_close(&capstone);
 
     bool ran = false;
-    std::map<size_t, size_t> objdump = objdump_lengths(blob, ran);
+    std::map<size_t, size_t> objdump = objdump_lengths(blob, m.objdump_machine, ran);
     if (!ran) {
         std::printf("SKIP: objdump did not run\n");
         return 77;
@@ -227,9 +241,9 @@ int main() {
                             " bytes, capstone and objdump " + std::to_string(c.capstone_length));
         }
     }
-    std::printf("%zu encodings; capstone and objdump agree on %llu; krr differs on %llu "
+    std::printf("%s: %zu encodings; capstone and objdump agree on %llu; krr differs on %llu "
                 "(+%llu near branches with 66, Intel vs AMD); krr rejects %llu of them:",
-                cases.size(), static_cast<unsigned long long>(agreed_references),
+                m.name, cases.size(), static_cast<unsigned long long>(agreed_references),
                 static_cast<unsigned long long>(failures),
                 static_cast<unsigned long long>(branch_exceptions),
                 static_cast<unsigned long long>(rejected));
@@ -245,4 +259,35 @@ int main() {
         std::printf("  %s\n", line.c_str());
     }
     return failures == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main() {
+    const ModeUnderTest modes[] = {
+        {krr::cpu::CpuMode::Bits64,
+         CS_MODE_64,
+         "i386:x86-64",
+         "64-bit",
+         {{}, {0x66}, {0xf3}, {0xf2}, {0x48}}},
+        {krr::cpu::CpuMode::Bits32,
+         CS_MODE_32,
+         "i386",
+         "32-bit",
+         {{}, {0x66}, {0x67}, {0xf3}, {0xf2}}},
+        {krr::cpu::CpuMode::Bits16,
+         CS_MODE_16,
+         "i8086",
+         "16-bit",
+         {{}, {0x66}, {0x67}, {0xf3}, {0xf2}}},
+    };
+    int status = 0;
+    for (const ModeUnderTest& m : modes) {
+        const int result = sweep(m);
+        if (result == 77) {
+            return 77;
+        }
+        status |= result;
+    }
+    return status;
 }

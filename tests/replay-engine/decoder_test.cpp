@@ -483,8 +483,9 @@ TEST_CASE("errors name what failed") {
     DecodeResult amd3dnow = decode_bytes({0x0f, 0x0f, 0xc0, 0xb4});
     CHECK(amd3dnow.status == DecodeStatus::NotImplemented);
     CHECK(amd3dnow.error_text() == "not implemented: opcode 0f 0f");
-    DecodeResult compat = decode(std::vector<uint8_t>{0x90}, CpuMode::Bits32);
-    CHECK(compat.status == DecodeStatus::NotImplemented);
+    DecodeResult les = decode(std::vector<uint8_t>{0xc4, 0x06, 0x00, 0x10}, CpuMode::Bits16);
+    CHECK(les.status == DecodeStatus::NotImplemented);
+    CHECK(les.error_text() == "not implemented: opcode c4 in 16-bit mode");
     CHECK(decode_bytes({0xf0, 0x90}).error_text() == "invalid opcode (#UD): 90");
     CHECK(decode_bytes({}).status == DecodeStatus::Truncated);
 }
@@ -498,4 +499,95 @@ TEST_CASE("the opcode table: ids are dense and name their rows") {
     CHECK(opcode_id_name(OpcodeId::ADD_EbGb) == "ADD_EbGb");
     CHECK(mnemonic_variant(OpcodeId::CWD, 0) == "cwd");
     CHECK(mnemonic_variant(OpcodeId::CWD, 2) == "cqo");
+}
+
+namespace {
+
+DecodedInstruction decode_in(CpuMode mode, std::initializer_list<uint8_t> bytes) {
+    std::vector<uint8_t> v(bytes);
+    DecodeResult r = decode(v, mode);
+    INFO("decode error: " << r.error_text());
+    REQUIRE(r.ok());
+    return r.instruction;
+}
+
+} // namespace
+
+TEST_CASE("16-bit mode: the operand and address sizes flip with 66 and 67; the 16-bit ModRM "
+          "table") {
+    // mov ax, [bp+si+2]: rm 2 is BP+SI, which defaults to SS.
+    DecodedInstruction a = decode_in(CpuMode::Bits16, {0x8b, 0x42, 0x02});
+    CHECK(a.length == 3);
+    CHECK(a.operand_size == 16);
+    CHECK(a.address_size == 16);
+    CHECK(a.memory.base == krr::RBP);
+    CHECK(a.memory.index == krr::RSI);
+    CHECK(a.memory.displacement == 2);
+    CHECK(a.memory.segment == krr::SS);
+    CHECK(a.operands[0].size == 2);
+    // lgdt [0x1234]: mod 0, rm 6 is a bare disp16 in DS.
+    DecodedInstruction lgdt = decode_in(CpuMode::Bits16, {0x0f, 0x01, 0x16, 0x34, 0x12});
+    CHECK(lgdt.length == 5);
+    CHECK(lgdt.memory.base == kNoRegister);
+    CHECK(lgdt.memory.index == kNoRegister);
+    CHECK(lgdt.memory.displacement == 0x1234);
+    CHECK(lgdt.memory.segment == krr::DS);
+    // mov eax, 0x12345678 with 66: a 32-bit immediate.
+    DecodedInstruction mov = decode_in(CpuMode::Bits16, {0x66, 0xb8, 0x78, 0x56, 0x34, 0x12});
+    CHECK(mov.length == 6);
+    CHECK(mov.operand_size == 32);
+    CHECK(mov.immediate[0] == 0x12345678);
+    // 67 selects 32-bit addressing: [eax+ecx*4+0x10] through a SIB byte.
+    DecodedInstruction sib = decode_in(CpuMode::Bits16, {0x67, 0x8b, 0x54, 0x88, 0x10});
+    CHECK(sib.length == 5);
+    CHECK(sib.address_size == 32);
+    CHECK(sib.memory.base == krr::RAX);
+    CHECK(sib.memory.index == krr::RCX);
+    CHECK(sib.memory.scale == 4);
+    // ljmp 0x0008:0x1000 and, with 66, ljmpl 0x0010:0x00100000.
+    DecodedInstruction far16 = decode_in(CpuMode::Bits16, {0xea, 0x00, 0x10, 0x08, 0x00});
+    CHECK(far16.length == 5);
+    CHECK(name(far16) == "ljmp");
+    CHECK(far16.immediate[0] == 0x1000);
+    CHECK(far16.immediate[1] == 0x0008);
+    DecodedInstruction far32 =
+        decode_in(CpuMode::Bits16, {0x66, 0xea, 0x00, 0x00, 0x10, 0x00, 0x10, 0x00});
+    CHECK(far32.length == 8);
+    CHECK(far32.immediate[0] == 0x100000);
+    CHECK(far32.immediate[1] == 0x10);
+    // A near call with a 16-bit displacement.
+    DecodedInstruction call = decode_in(CpuMode::Bits16, {0xe8, 0xfe, 0xff});
+    CHECK(call.length == 3);
+    CHECK(call.immediate[0] == ~uint64_t{1});
+}
+
+TEST_CASE("32-bit mode: 40-4F are inc and dec, segment overrides count, no RIP-relative") {
+    DecodedInstruction inc = decode_in(CpuMode::Bits32, {0x41});
+    CHECK(inc.length == 1);
+    CHECK(inc.opcode == OpcodeId::INC_Zv);
+    CHECK(inc.operands[0].reg == krr::RCX);
+    CHECK(inc.operand_size == 32);
+    CHECK(decode_in(CpuMode::Bits32, {0x4f}).opcode == OpcodeId::DEC_Zv);
+    // mov eax, [0x1000]: mod 0 rm 5 is an absolute disp32 here.
+    DecodedInstruction absolute = decode_in(CpuMode::Bits32, {0x8b, 0x05, 0x00, 0x10, 0x00, 0x00});
+    CHECK_FALSE(absolute.memory.rip_relative);
+    CHECK(absolute.memory.base == kNoRegister);
+    CHECK(absolute.memory.displacement == 0x1000);
+    // es: mov eax, [ebx]: every override changes the address outside 64-bit mode.
+    CHECK(decode_in(CpuMode::Bits32, {0x26, 0x8b, 0x03}).memory.segment == krr::ES);
+    CHECK(decode_in(CpuMode::Bits64, {0x26, 0x8b, 0x03}).memory.segment == krr::DS);
+    // mov cr4, eax: 32-bit operands.
+    DecodedInstruction cr = decode_in(CpuMode::Bits32, {0x0f, 0x22, 0xe0});
+    CHECK(cr.operands[0].kind == OperandKind::Control);
+    CHECK(cr.operands[0].size == 4);
+    CHECK(cr.operands[1].size == 4);
+    // push es, pop ds; 63 is arpl, not movsxd.
+    CHECK(decode_in(CpuMode::Bits32, {0x06}).opcode == OpcodeId::PUSH_ES);
+    CHECK(decode_in(CpuMode::Bits32, {0x1f}).opcode == OpcodeId::POP_DS);
+    CHECK(decode_in(CpuMode::Bits32, {0x63, 0xc8}).opcode == OpcodeId::ARPL_EwGw);
+    CHECK(decode_in(CpuMode::Bits64, {0x63, 0xc8}).opcode == OpcodeId::MOVSXD_GvEd);
+    // ... and in 64-bit mode they stay #UD.
+    CHECK(decode_bytes({0x06}).status == DecodeStatus::InvalidOpcode);
+    CHECK(decode_bytes({0x82, 0xc0, 0x01}).status == DecodeStatus::InvalidOpcode);
+    CHECK(decode_in(CpuMode::Bits32, {0x82, 0xc0, 0x01}).length == 3);
 }
