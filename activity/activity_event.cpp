@@ -29,6 +29,16 @@ std::string fault_access(uint64_t error_code) {
     return s;
 }
 
+// How long an exception or interrupt kept the kernel busy, and where it
+// went back to when that is not where it came from.
+std::string return_text(const ActivityEvent& e, uint64_t from_rip) {
+    if (!e.returned_at) {
+        return "";
+    }
+    std::string s = " ret +" + std::to_string(e.returned_at - e.position.instructions);
+    return e.result == from_rip ? s : s + " to " + hex(e.result);
+}
+
 } // namespace
 
 std::string_view event_kind_name(EventKind kind) {
@@ -69,12 +79,18 @@ std::string describe_event(const ActivityEvent& e) {
         return e.text.empty() ? s : s + " by " + e.text;
     }
     case EventKind::Exception:
-        return e.text + " (vector " + std::to_string(e.code) + ") at " + hex(e.address);
+        return e.text + " (vector " + std::to_string(e.code) + ") at " + hex(e.address) +
+               return_text(e, e.address);
     case EventKind::PageFault:
         return "page fault at " + hex(e.address) + " (" + fault_access(e.args[0]) + ") from " +
-               hex(e.args[1]) + (e.text.empty() ? "" : " by " + e.text);
-    case EventKind::Interrupt:
-        return "interrupt vector " + std::to_string(e.code) + " (" + hex(e.code) + ")";
+               hex(e.args[1]) + (e.text.empty() ? "" : " by " + e.text) + return_text(e, e.args[1]);
+    case EventKind::Interrupt: {
+        std::string s = "interrupt vector " + std::to_string(e.code) + " (" + hex(e.code) + ")";
+        if (e.address) {
+            s += " at " + hex(e.address);
+        }
+        return s + (e.text.empty() ? "" : " in " + e.text) + return_text(e, e.address);
+    }
     case EventKind::ContextSwitch:
         if (e.text.empty()) {
             return "switch to task " + hex(e.address) + " (cr3 " + hex(e.args[0]) + ")";

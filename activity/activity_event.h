@@ -23,7 +23,8 @@ enum class EventKind : uint8_t {
     Exception = 2,     // code: vector; address: faulting rip; text: handler name
     PageFault = 3,     // address: cr2; args[0]: error code; args[1]: faulting rip;
                        // text: "comm[pid]", when known
-    Interrupt = 4,     // code: vector (a logged delivery)
+    Interrupt = 4,     // code: vector (a logged delivery); address: interrupted rip;
+                       // text: "comm[pid]" interrupted, when its entry was seen
     ContextSwitch = 5, // code: next pid; address: next task_struct; args[0]: cr3; text: comm
     Console = 6,       // text: the line; position: where its newline was written
     Input = 7,         // code: input kind; address: port/address; args[0]: value
@@ -46,10 +47,15 @@ struct ActivityEvent {
     uint64_t address = 0;
     std::array<uint64_t, 3> args{};
     std::string text;
-    // For a system call: where the kernel went back to user mode with its
-    // result (0: not seen, e.g. exit_group, or the trace ended first).
+    // Where the kernel went back to what the event interrupted (0: not
+    // seen, e.g. exit_group, an oops, or the trace ended first). For a
+    // system call, its exit to user mode; for an exception, a page fault or
+    // an interrupt, the IRETQ that popped its frame.
     uint64_t returned_at = 0;
-    uint64_t result = 0; // RAX as returned
+    // A system call's result (RAX as returned); for the others the RIP the
+    // IRETQ went back to (another than the faulting one after a fixup or a
+    // signal).
+    uint64_t result = 0;
 
     bool operator==(const ActivityEvent&) const = default;
 };

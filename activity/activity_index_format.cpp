@@ -70,7 +70,7 @@ ActivityEvent get_event(ByteReader& r) {
     e.returned_at = r.varint();
     e.result = r.varint();
     if (e.returned_at != 0 && e.returned_at < e.position.instructions) {
-        r.fail("a system call returns before it was made");
+        r.fail("an event returns before it happened");
     }
     return e;
 }

@@ -2,6 +2,7 @@
 
 #include "activity/crash_line.h"
 #include "activity/kernel_reading.h"
+#include "activity/open_entries.h"
 #include "activity/task_layout.h"
 #include "guest-model/error.h"
 #include "guest-model/symbols.h"
@@ -22,11 +23,28 @@ namespace fs = std::filesystem;
 
 namespace {
 
-enum class Probe : uint8_t { Syscall, SyscallExit, Exception, Switch };
+enum class Probe : uint8_t {
+    Syscall,
+    SyscallExit,
+    Exception,
+    Interrupt, // an interrupt's entry code; the event itself is the log's
+    Iret,      // the IRETQ every exception and interrupt returns through
+    TaskStart, // ret_from_fork: a new task, nothing of its own open yet
+    Switch,
+};
 
 struct ProbePoint {
     Probe probe;
     const ExceptionHandler* exception = nullptr;
+    bool vector_pushed = false; // for Interrupt: the stub pushed the vector
+};
+
+// What the pass saw of a logged interrupt: its entry and its return.
+struct InterruptSeen {
+    uint64_t interrupted_rip = 0;
+    std::string task;
+    uint64_t returned_at = 0;
+    uint64_t returned_to = 0;
 };
 
 std::string read_text_file(const std::string& path) {
@@ -146,6 +164,20 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
         probe_at("entry_SYSCALL_64", {Probe::Syscall});
         probe_at("__switch_to", {Probe::Switch});
         probe_at("syscall_exit_to_user_mode", {Probe::SyscallExit});
+        // Exceptions and interrupts all leave through this IRETQ (NMIs
+        // through their own, in asm_exc_nmi: their returns are not seen).
+        probe_at("native_irq_return_iret", {Probe::Iret});
+        probe_at("ret_from_fork", {Probe::TaskStart});
+        // Device interrupts reach asm_common_interrupt (spurious ones
+        // asm_spurious_interrupt) from stubs that push the vector; system
+        // vectors (the APIC timer, IPIs) have an entry each.
+        probe_at("asm_common_interrupt", {Probe::Interrupt, nullptr, true});
+        probe_at("asm_spurious_interrupt", {Probe::Interrupt, nullptr, true});
+        for (const Symbol& symbol : symbols.symbols()) {
+            if (symbol.name.rfind("asm_sysvec_", 0) == 0) {
+                probes[symbol.address] = {Probe::Interrupt, nullptr, false};
+            }
+        }
     }
     for (const auto& handler : exception_handlers()) {
         if (auto a = symbols.address_of(std::string("asm_exc_") + handler.name)) {
@@ -171,10 +203,30 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
     // the per-CPU current_task (a per-CPU offset in System.map up to 6.1).
     uint64_t current_task = 0;
     std::map<uint64_t, size_t> open_calls; // task -> its system call in `events`
+    OpenEntries open_entries;
+    std::map<uint64_t, InterruptSeen> interrupts; // by the log's input index
     const uint64_t current_task_offset = [&]() -> uint64_t {
         auto offset = symbols.address_of("current_task");
         return offset && *offset < (1u << 24) ? *offset : 0;
     }();
+    auto running_task = [&] {
+        if (!current_task && current_task_offset) {
+            current_task = read_current_task(session, current_task_offset);
+        }
+        return current_task;
+    };
+    auto task_text = [&]() -> std::string {
+        const uint64_t task = running_task();
+        if (auto name = task ? read_task(session, index.tasks, task) : std::nullopt) {
+            return name->comm + "[" + std::to_string(name->pid) + "]";
+        }
+        return {};
+    };
+    // The key of the IRET frame whose RIP slot is at `frame`.
+    auto frame_key = [&](uint64_t frame) {
+        const bool from_user = (read_u64(session, frame + kIretFrameCs) & 3) == 3;
+        return from_user ? OpenEntries::kFromUser : frame;
+    };
     for (;;) {
         TimelineStop stop = session.resume(Direction::Forward, poll);
         if (stop.kind == TimelineStopKind::Diverged) {
@@ -189,6 +241,41 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
             continue;
         }
         const auto& cpu = session.vcpu().cpu;
+        if (it->second.probe == Probe::Iret) {
+            // IRETQ pops the frame at RSP: RIP, CS, RFLAGS, RSP, SS.
+            const uint64_t frame = cpu.gpr[RSP];
+            if (auto entry = open_entries.leave(running_task(), frame_key(frame))) {
+                const uint64_t to = read_u64(session, frame);
+                if (entry->input) {
+                    interrupts[entry->index].returned_at = session.position();
+                    interrupts[entry->index].returned_to = to;
+                } else {
+                    events[entry->index].returned_at = session.position();
+                    events[entry->index].result = to;
+                }
+            }
+            continue;
+        }
+        if (it->second.probe == Probe::TaskStart) {
+            open_entries.forget_task(running_task());
+            continue;
+        }
+        if (it->second.probe == Probe::Interrupt) {
+            // The entry of the interrupt the log delivered last.
+            const TimelinePosition now = session.now();
+            const auto& inputs = session.inputs();
+            if (now.inputs == 0 || now.inputs > inputs.size() ||
+                inputs[now.inputs - 1].kind != static_cast<uint8_t>(trace::InputKind::Interrupt)) {
+                continue;
+            }
+            const uint64_t input = now.inputs - 1;
+            const uint64_t frame = cpu.gpr[RSP] + (it->second.vector_pushed ? 8 : 0);
+            InterruptSeen& seen = interrupts[input];
+            seen.interrupted_rip = read_u64(session, frame);
+            seen.task = task_text();
+            open_entries.enter(running_task(), frame_key(frame), {true, input});
+            continue;
+        }
         if (it->second.probe == Probe::SyscallExit) {
             // syscall_exit_to_user_mode(regs): the result of the call this
             // task made last, if its number matches (a new child's first
@@ -231,6 +318,9 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
             break;
         }
         case Probe::SyscallExit: // handled above
+        case Probe::Iret:
+        case Probe::TaskStart:
+        case Probe::Interrupt:
             break;
         case Probe::Switch: {
             e.kind = EventKind::ContextSwitch;
@@ -248,16 +338,21 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
         // Who made the call or took the fault: the task switched to last,
         // read now (an execve renames it).
         if (e.kind == EventKind::Syscall || e.kind == EventKind::PageFault) {
-            if (!current_task && current_task_offset) {
-                current_task = read_current_task(session, current_task_offset);
-            }
-            if (auto task =
-                    current_task ? read_task(session, index.tasks, current_task) : std::nullopt) {
-                e.text = task->comm + "[" + std::to_string(task->pid) + "]";
-            }
+            e.text = task_text();
         }
         if (e.kind == EventKind::Syscall) {
-            open_calls[current_task] = events.size();
+            open_calls[running_task()] = events.size();
+        }
+        // An NMI returns through IRETQs of its own, not watched.
+        if (it->second.probe == Probe::Exception && it->second.exception->vector != 2) {
+            const ExceptionHandler& h = *it->second.exception;
+            uint64_t key = frame_key(cpu.gpr[RSP] + (h.error_code ? 8 : 0));
+            // int3 from kernel mode moves the frame 6 slots down, to leave
+            // room for emulating a call (entry_64.S, idtentry).
+            if (h.vector == 3 && key != OpenEntries::kFromUser) {
+                key -= 48;
+            }
+            open_entries.enter(running_task(), key, {false, events.size()});
         }
         events.push_back(std::move(e));
     }
@@ -275,6 +370,12 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
         if (in.kind == static_cast<uint8_t>(trace::InputKind::Interrupt)) {
             e.kind = EventKind::Interrupt;
             e.code = in.address;
+            if (auto seen = interrupts.find(i); seen != interrupts.end()) {
+                e.address = seen->second.interrupted_rip;
+                e.text = seen->second.task;
+                e.returned_at = seen->second.returned_at;
+                e.result = seen->second.returned_to;
+            }
         } else {
             e.kind = EventKind::Input;
             e.code = in.kind;

@@ -28,6 +28,9 @@ std::span<const ExceptionHandler> exception_handlers();
 // (the result, on the way out) and the system call number.
 inline constexpr uint64_t kPtRegsAx = 0x50;
 inline constexpr uint64_t kPtRegsOrigAx = 0x78;
+// The frame an exception or interrupt pushes and IRETQ pops: RIP, CS,
+// RFLAGS, RSP, SS, 8 bytes each (from the RIP slot).
+inline constexpr uint64_t kIretFrameCs = 8;
 
 // Guest-virtual reads through the current page tables; 0 when unmapped.
 uint64_t read_u64(ReplaySession& session, uint64_t address);

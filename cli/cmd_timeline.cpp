@@ -66,6 +66,16 @@ std::string safe(const std::string& s) {
     return out;
 }
 
+// An exception's, page fault's or interrupt's IRETQ.
+void json_return(JsonWriter& j, const ActivityEvent& e) {
+    if (e.returned_at) {
+        j.key("returned_at");
+        j.value(e.returned_at);
+        j.key("returned_to");
+        j.value(e.result);
+    }
+}
+
 void json_event(JsonWriter& j, const ActivityEvent& e) {
     j.begin_object();
     j.key("kind");
@@ -110,6 +120,7 @@ void json_event(JsonWriter& j, const ActivityEvent& e) {
         j.value(e.address);
         j.key("error_code");
         j.value(e.args[0]);
+        json_return(j, e);
         break;
     case EventKind::PageFault:
         j.key("vector");
@@ -122,10 +133,18 @@ void json_event(JsonWriter& j, const ActivityEvent& e) {
         j.value(e.args[1]);
         j.key("task");
         j.value(e.text);
+        json_return(j, e);
         break;
     case EventKind::Interrupt:
         j.key("vector");
         j.value(e.code);
+        if (e.address) {
+            j.key("rip");
+            j.value(e.address);
+            j.key("task");
+            j.value(e.text);
+        }
+        json_return(j, e);
         break;
     case EventKind::ContextSwitch:
         j.key("task");

@@ -63,6 +63,40 @@ TEST_CASE("descriptions name the call, the fault and the task") {
     CHECK(describe_event(e) == "switch to sh[42] (cr3 0x5000)");
 }
 
+TEST_CASE("descriptions of exceptions and interrupts show their return") {
+    ActivityEvent e;
+    e.kind = EventKind::PageFault;
+    e.position.instructions = 1000;
+    e.address = 0x1000;
+    e.args = {6, 0x401000, 0};
+    e.text = "sh[42]";
+    e.returned_at = 1250;
+    e.result = 0x401000; // back to the faulting instruction
+    CHECK(describe_event(e) ==
+          "page fault at 0x1000 (write, user, not present) from 0x401000 by sh[42] ret +250");
+    e.result = 0x402000; // a signal handler
+    CHECK(describe_event(e) == "page fault at 0x1000 (write, user, not present) from 0x401000 by "
+                               "sh[42] ret +250 to 0x402000");
+    e.kind = EventKind::Exception;
+    e.code = 6;
+    e.address = 0x401840;
+    e.text = "invalid_op";
+    e.result = 0x401820;
+    CHECK(describe_event(e) == "invalid_op (vector 6) at 0x401840 ret +250 to 0x401820");
+    e.returned_at = 0;
+    CHECK(describe_event(e) == "invalid_op (vector 6) at 0x401840");
+    e.kind = EventKind::Interrupt;
+    e.code = 236;
+    e.address = 0;
+    e.text.clear();
+    CHECK(describe_event(e) == "interrupt vector 236 (0xec)"); // its entry was not seen
+    e.address = 0x4015d7;
+    e.text = "spin[79]";
+    e.returned_at = 3205;
+    e.result = 0x4015d7;
+    CHECK(describe_event(e) == "interrupt vector 236 (0xec) at 0x4015d7 in spin[79] ret +2205");
+}
+
 TEST_CASE("crash lines are recognised, ordinary lines are not") {
     CHECK(is_crash_line("[   12.3] BUG: KASAN: slab-use-after-free in krr_bugs_ioctl+0x1/0x2"));
     CHECK(is_crash_line("[    3.1] general protection fault, probably for non-canonical address"));
