@@ -5,7 +5,8 @@
 # search finds a system call and the detail pane names entry_SYSCALL_64; a
 # page fault's detail names asm_exc_page_fault; g, G, f, n, ?, o and q do
 # what the help says; resizing redraws every pane where the layout puts it;
-# colour appears only on a terminal that has it.
+# colour appears only on a terminal that has it; --system-map and --vmlinux
+# replace the kernel's files; bad flags and missing files are refused.
 # Usage: tui_test.sh KRR KRR_TUI SAMPLES_DIR WORKDIR
 set -euo pipefail
 
@@ -47,6 +48,21 @@ start_tui() { # start_tui COLUMNS LINES TERM
         "TERM=$3 '$tui' '$trace'; echo krr-tui exited \$?; sleep 600"
 }
 
+# Bad arguments: 'krr-tui: <what>: <why>', before any terminal is needed.
+bad_args() { # EXPECTED_MESSAGE ARGS...
+    local want=$1 status=0
+    shift
+    "$tui" "$@" </dev/null >/dev/null 2>"$work.err" || status=$?
+    [[ $status -ne 0 ]] && grep -qF "krr-tui: $want" "$work.err" ||
+        fail "krr-tui $*: status $status, said: $(cat "$work.err")"
+}
+bad_args '--bogus: unknown option' some.trace --bogus
+bad_args '--system-map: needs a FILE' some.trace --system-map
+bad_args "--system-map $work/no-such-map: cannot read it" some.trace --system-map "$work/no-such-map"
+bad_args "--vmlinux $work/no-such-vmlinux: cannot read it" some.trace --vmlinux="$work/no-such-vmlinux"
+rm -f "$work.err"
+echo "ok: bad flags and missing files are refused"
+
 command -v tmux >/dev/null || { echo "SKIP: tmux is not installed (scripts/setup installs it)"; exit 77; }
 rm -rf "$work"
 mkdir -p "$work"
@@ -74,6 +90,10 @@ wait_for '^> +[0-9]+ crash +CRASH: .*BUG kmalloc-64 '
 selected | grep -q "^> *$crash_count crash" || fail "crash at $(selected), krr repro said $crash_count"
 row 0 | grep -q "count $crash_count" || fail "header does not show the crash count"
 wait_detail
+# Where the crash line was written, for the --system-map check below.
+crash_at=$(screen | grep -m1 '^at ')
+crash_symbol=$(sed -n 's/^at \([A-Za-z0-9_.]*\)+0x[0-9a-f]* (0x.*/\1/p' <<<"$crash_at")
+[[ -n $crash_symbol ]] || fail "the crash's detail names no symbol: $crash_at"
 echo "ok: c selects the crash at $crash_count"
 
 # / finds the system call; the detail pane is at the kernel's syscall entry.
@@ -191,9 +211,12 @@ wait_for 'Open gdb at instruction count'
 # The popup's text: between its borders, wherever the layout put it (the
 # screen behind it shows on either side), spaces dropped before comparing
 # because a long command continues on the next line.
-popup_text=$(screen | awk '
-    !l && match($0, /\+-+\+/) { l = RSTART; r = RSTART + RLENGTH - 1; next }
-    l && substr($0, l, 1) == "|" && substr($0, r, 1) == "|" { printf "%s", substr($0, l + 1, r - l - 1) }')
+popup_text() {
+    screen | awk '
+        !l && match($0, /\+-+\+/) { l = RSTART; r = RSTART + RLENGTH - 1; next }
+        l && substr($0, l, 1) == "|" && substr($0, r, 1) == "|" { printf "%s", substr($0, l + 1, r - l - 1) }'
+}
+popup_text=$(popup_text)
 want="krr gdbserver $trace --at $crash_count"
 [[ ${popup_text//[[:space:]]/} == *"${want//[[:space:]]/}"* ]] ||
     fail "o: no whole gdbserver command in: $popup_text"
@@ -227,4 +250,36 @@ wait_detail
 T capture-pane -e -p -t tui | grep -q $'\e\\[[0-9;]*3[0-7]m' && fail "colour on vt100"
 screen | grep -q '^> ' || fail "vt100: no selection marker"
 echo "ok: colour on xterm-256color, none on vt100"
+
+# --system-map and --vmlinux, as for a trace moved away from its kernel:
+# a copy of the System.map with the crash's symbol renamed names it in the
+# detail pane, and a vmlinux without DWARF gives no source line there but
+# is the one the gdb command loads. (The index is rebuilt for that map.)
+map=$(dirname "$("$krr" info "$trace" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["path"])')")/System.map
+moved=$work/moved
+mkdir -p "$moved"
+sed "s/ $crash_symbol\$/ moved_$crash_symbol/" "$map" >"$moved/System.map"
+cp /bin/true "$moved/vmlinux"
+T kill-session -t tui 2>/dev/null || true
+T new-session -d -x 80 -y 24 -s tui \
+    "TERM=screen '$tui' '$trace' --system-map '$moved/System.map' --vmlinux '$moved/vmlinux'; echo krr-tui exited \$?; sleep 600"
+wait_for '^krr-tui  event 1/' 120
+T send-keys -t tui c
+wait_for '^> +[0-9]+ crash'
+wait_detail
+moved_at=$(screen | grep -m1 '^at ')
+[[ $moved_at == "at moved_$crash_symbol+"* ]] || fail "--system-map: detail says '$moved_at'"
+# With the kernel's own vmlinux the same line had its source line.
+source_line=' [^ ]+:[0-9]+$'
+[[ $crash_at =~ $source_line ]] || fail "no source line at the crash with the kernel's vmlinux: $crash_at"
+[[ ! $moved_at =~ $source_line ]] || fail "--vmlinux without DWARF, yet a source line: $moved_at"
+T send-keys -t tui o
+wait_for 'Open gdb at instruction count'
+popup_text=$(popup_text)
+want="gdb -ex 'target remote :1234' $moved/vmlinux"
+[[ ${popup_text//[[:space:]]/} == *"${want//[[:space:]]/}"* ]] ||
+    fail "--vmlinux: the gdb command does not load $moved/vmlinux: $popup_text"
+T send-keys -t tui x q
+wait_for 'krr-tui exited 0'
+echo "ok: --system-map names the crash's symbol moved_$crash_symbol, --vmlinux is the one gdb loads"
 echo "ok: krr-tui"
