@@ -1,9 +1,10 @@
-// krr repro SAMPLE_DIR [--accel tcg] [--attempts N] [-o TRACE] [--seed S]:
+// krr repro SAMPLE_DIR [--kernel K] [--accel tcg] [--attempts N] [-o TRACE] [--seed S]:
 // record a samples/bugs/ reproducer until it crashes, replay the recording
 // with verification, and print a syzbot-style report.
 #include "cli/commands.h"
 #include "guest-model/error.h"
 #include "recorder/guest-image/guest_locator.h"
+#include "repro/repro_kernel.h"
 #include "repro/reproduce.h"
 
 #include <cstdio>
@@ -20,7 +21,8 @@ constexpr int kStatusNotReproduced = 2;
 CommandSpec repro_command() {
     CommandSpec spec;
     spec.name = "repro";
-    spec.usage = "SAMPLE_DIR [--attempts N] [-o TRACE] [--seed S] [--accel tcg]";
+    spec.usage = "SAMPLE_DIR [--kernel default|syzbot|PATH] [--attempts N] [-o TRACE] [--seed S] "
+                 "[--accel tcg]";
     spec.summary = "record a bug sample until it crashes, replay it, confirm the crash";
     spec.description =
         "SAMPLE_DIR is a samples/bugs/ directory (repro.c and bug.conf). Builds the sample's\n"
@@ -31,12 +33,19 @@ CommandSpec repro_command() {
         "same crash line at the same instruction count. Prints the title, the call trace,\n"
         "the attempts used and the commands to debug the trace. Exits 0 when reproduced\n"
         "and confirmed, 2 when no attempt crashed, 1 on errors (a replay that diverges or\n"
-        "does not crash the same way included).";
+        "does not crash the same way included).\n"
+        "\n"
+        "--kernel syzbot boots the KASAN/lockdep kernel 'krr kernel build' makes, builds\n"
+        "kmod/ against its tree, adds panic_on_warn=1 and recognises the report by bug.conf's\n"
+        "crash-syzbot/title-syzbot/cmdline-syzbot keys. A kernel given by path is that kind\n"
+        "when the config beside it enables KASAN.";
     spec.options = {
         {"output", 'o', "TRACE",
          "the crashing trace (must not exist; default: CACHE/repro/NAME/trace, replaced)"},
         {"attempts", 0, "N", "recordings to try (default: bug.conf's attempts)"},
         {"seed", 0, "S", "the first attempt's interrupt-jitter seed (default 1)"},
+        {"kernel", 0, "K",
+         "default (Debian's, the default), syzbot (krr kernel build), or a bzImage path"},
         {"accel", 0, "ACCEL", "tcg (the emulator); kvm is not available yet"},
         {"timeout", 0, "SECONDS", "wall-clock limit per attempt (default 900)"},
     };
@@ -44,8 +53,9 @@ CommandSpec repro_command() {
     spec.max_positional = 1;
     spec.run = [](const ParsedArgs& args) {
         namespace fs = std::filesystem;
-        BugSample sample = load_bug_sample(args.positional[0]);
         ReproOptions options;
+        options.kernel = resolve_repro_kernel(args.get("kernel"));
+        BugSample sample = load_bug_sample(args.positional[0]).for_kind(options.kernel.kind);
         options.accel = args.get("accel").value_or("tcg");
         if (options.accel != "tcg") {
             throw Error("repro: --accel " + options.accel,
@@ -85,14 +95,18 @@ CommandSpec repro_command() {
                          static_cast<unsigned long long>(options.seed + tried - 1));
             return kStatusNotReproduced;
         }
-        const std::string vmlinux =
-            (fs::path(guest_cache_dir()) / "kernels" / "default" / "vmlinux").string();
+        std::string vmlinux = options.kernel.vmlinux;
+        if (vmlinux.empty()) {
+            vmlinux = (fs::path(options.kernel.vmlinuz).parent_path() / "vmlinux").string();
+        }
         std::printf("%s\n\n", sample.title.c_str());
         for (const std::string& line : r.report) {
             std::printf("  %s\n", line.c_str());
         }
         std::printf("\n");
         std::printf("sample:    %s (racy: %s)\n", sample.dir.c_str(), sample.racy ? "yes" : "no");
+        std::printf("kernel:    %s (%s reports)\n", options.kernel.vmlinuz.c_str(),
+                    report_kind_name(options.kernel.kind));
         std::printf("attempts:  %u (crashed with interrupt-jitter seed %llu)\n", tried,
                     static_cast<unsigned long long>(r.seed));
         std::printf("recorded:  %llu instructions in %.1f s (boot included)\n",
@@ -106,7 +120,19 @@ CommandSpec repro_command() {
         }
         std::printf("\nto debug it:\n");
         std::printf("  krr gdbserver %s --listen 127.0.0.1:1234\n", r.trace_path.c_str());
-        std::printf("  gdb %s -ex 'target remote :1234'\n", vmlinux.c_str());
+        if (options.kernel.gdbinit.empty()) {
+            std::printf("  gdb %s -ex 'target remote :1234'\n", vmlinux.c_str());
+        } else {
+            // The kernel's gdb helpers and source paths; lx-symbols then finds
+            // the module kept with the trace.
+            std::printf("  gdb %s -ex 'source %s' -ex 'target remote :1234'", vmlinux.c_str(),
+                        options.kernel.gdbinit.c_str());
+            if (!r.module_path.empty()) {
+                std::printf(" \\\n      -ex 'lx-symbols %s'",
+                            fs::path(r.module_path).parent_path().c_str());
+            }
+            std::printf("\n");
+        }
         return 0;
     };
     return spec;

@@ -21,7 +21,49 @@ std::string trim(const std::string& s) {
     return s.substr(b, e - b + 1);
 }
 
+std::regex crash_regex(const std::string& key, const std::string& value, const std::string& at) {
+    if (value.empty()) {
+        throw Error(at, "the " + key + " pattern is empty");
+    }
+    try {
+        return std::regex(value, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+        throw Error(at, key + ": not a regular expression: " + std::string(e.what()));
+    }
+}
+
 } // namespace
+
+const char* report_kind_name(ReportKind kind) {
+    return kind == ReportKind::Syzbot ? "syzbot" : "default";
+}
+
+SampleReport BugSample::report_on(ReportKind kind) const {
+    SampleReport r{title, crash_pattern, crash, cmdline};
+    if (kind == ReportKind::Syzbot) {
+        if (!syzbot_title.empty()) {
+            r.title = syzbot_title;
+        }
+        if (!syzbot_crash_pattern.empty()) {
+            r.crash_pattern = syzbot_crash_pattern;
+            r.crash = std::regex(syzbot_crash_pattern, std::regex::ECMAScript);
+        }
+        if (syzbot_cmdline) {
+            r.cmdline = *syzbot_cmdline;
+        }
+    }
+    return r;
+}
+
+BugSample BugSample::for_kind(ReportKind kind) const {
+    BugSample s = *this;
+    SampleReport r = report_on(kind);
+    s.title = r.title;
+    s.crash_pattern = r.crash_pattern;
+    s.crash = r.crash;
+    s.cmdline = r.cmdline;
+    return s;
+}
 
 BugSample parse_bug_conf(const std::string& text, const std::string& where) {
     if (text.size() > 64 * 1024) {
@@ -50,16 +92,19 @@ BugSample parse_bug_conf(const std::string& text, const std::string& where) {
         }
         if (key == "title") {
             s.title = value;
-        } else if (key == "crash") {
+        } else if (key == "title-syzbot") {
             if (value.empty()) {
-                throw Error(at, "the crash pattern is empty");
+                throw Error(at, "title-syzbot: empty");
             }
-            try {
-                s.crash = std::regex(value, std::regex::ECMAScript);
-            } catch (const std::regex_error& e) {
-                throw Error(at, "crash: not a regular expression: " + std::string(e.what()));
-            }
+            s.syzbot_title = value;
+        } else if (key == "crash") {
+            s.crash = crash_regex(key, value, at);
             s.crash_pattern = value;
+        } else if (key == "crash-syzbot") {
+            crash_regex(key, value, at);
+            s.syzbot_crash_pattern = value;
+        } else if (key == "cmdline-syzbot") {
+            s.syzbot_cmdline = value;
         } else if (key == "module") {
             if (value != "none" && !value.empty()) {
                 for (char c : value) {

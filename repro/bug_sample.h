@@ -9,13 +9,35 @@
 //   racy:     yes or no
 //   attempts: how many recordings krr repro tries by default (1..1000)
 //
+// title, crash and cmdline describe the report on the default kernel
+// (Debian's: SLUB debugging, the oops handler). A KASAN/lockdep kernel
+// (`krr kernel build`, --kernel syzbot) reports the same bug differently, so
+// a sample may state that report with title-syzbot, crash-syzbot and
+// cmdline-syzbot; each one it leaves out is the plain key's value (a bug
+// both kernels report alike is stated once).
+//
 // Parsing is strict about what it knows and says which line is wrong.
 #pragma once
 
+#include <optional>
 #include <regex>
 #include <string>
 
 namespace krr {
+
+// Which detectors report a bug: the default kernel's (SLUB debugging, oops
+// and refcount checks) or a syzbot-grade kernel's (KASAN, lockdep).
+enum class ReportKind { Default, Syzbot };
+
+const char* report_kind_name(ReportKind kind);
+
+// How a sample's bug shows on one kind of kernel.
+struct SampleReport {
+    std::string title;
+    std::string crash_pattern;
+    std::regex crash;
+    std::string cmdline;
+};
 
 struct BugSample {
     std::string name; // the directory's name
@@ -30,6 +52,15 @@ struct BugSample {
 
     // Whether a console line is the crash.
     bool is_crash_line(const std::string& line) const { return std::regex_search(line, crash); }
+
+    // The *-syzbot keys given (each empty or unset where the key is absent).
+    std::string syzbot_title;
+    std::string syzbot_crash_pattern;
+    std::optional<std::string> syzbot_cmdline;
+
+    SampleReport report_on(ReportKind kind) const;
+    // This sample with title, crash and cmdline those of `kind`.
+    BugSample for_kind(ReportKind kind) const;
 };
 
 // Parses bug.conf text; `where` names it in errors. Throws krr::Error.

@@ -73,6 +73,12 @@ std::vector<std::string> crash_report(const std::vector<ConsoleLine>& lines, siz
         if (text.rfind("Allocated in ", 0) == 0 || text.rfind("Freed in ", 0) == 0) {
             out.push_back(text);
         }
+        // KASAN's says what the access was, right after its BUG line.
+        if (i == from + 1 &&
+            (text.rfind("Read of size ", 0) == 0 || text.rfind("Write of size ", 0) == 0 ||
+             text.rfind("Free of addr ", 0) == 0)) {
+            out.push_back(text);
+        }
         if (!rip_seen && contains(text, "RIP: 0010:")) {
             out.push_back(text);
             rip_seen = true;

@@ -36,7 +36,8 @@ std::optional<size_t> find_line(const std::vector<ConsoleLine>& lines,
                                 const std::function<bool(const std::string&)>& matches);
 
 // What a report shows of a kernel crash starting at lines[from]: the crash
-// line, SLUB's "Allocated in"/"Freed in" lines, the first "RIP: 0010:" line
+// line, KASAN's access line ("Read of size 8 at addr ..."), SLUB's
+// "Allocated in"/"Freed in" lines, the first "RIP: 0010:" line
 // and the first call trace after it,
 // without timestamps and without the unreliable "? " frames.
 std::vector<std::string> crash_report(const std::vector<ConsoleLine>& lines, size_t from);

@@ -20,10 +20,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Runs argv with stdout and stderr into `log`; throws with the log's tail
-// when it fails.
+// Runs argv with stdout and stderr into `log` and `env` added to the
+// environment; throws with the log's tail when it fails.
 void run_program(const std::vector<std::string>& argv, const std::string& log,
-                 const std::string& what) {
+                 const std::string& what,
+                 const std::vector<std::pair<std::string, std::string>>& env = {}) {
     pid_t pid = fork();
     if (pid < 0) {
         throw Error(what, "fork: " + errno_text(errno));
@@ -34,6 +35,9 @@ void run_program(const std::vector<std::string>& argv, const std::string& log,
             dup2(fd, STDOUT_FILENO);
             dup2(fd, STDERR_FILENO);
             close(fd);
+        }
+        for (const auto& [name, value] : env) {
+            setenv(name.c_str(), value.c_str(), 1);
         }
         std::vector<char*> args;
         for (const std::string& a : argv) {
@@ -147,10 +151,22 @@ ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
     GuestRunOptions run;
     if (!sample.module.empty()) {
         const std::string kmod = kmod_dir_for(sample);
-        note("building kmod/ (" + sample.module + ")");
+        std::vector<std::pair<std::string, std::string>> env;
+        if (!options.kernel.vmlinuz.empty()) {
+            if (options.kernel.module_build.empty()) {
+                throw Error("repro: " + sample.name, "needs module '" + sample.module +
+                                                         "' but there is no kernel build "
+                                                         "tree (build/) beside " +
+                                                         options.kernel.vmlinuz +
+                                                         " to build it against");
+            }
+            env.emplace_back("KRR_KERNEL_BUILD", options.kernel.module_build);
+        }
+        note("building kmod/ (" + sample.module + ")" +
+             (env.empty() ? std::string() : " against " + options.kernel.module_build));
         const fs::path out = work / "kmod";
         run_program({kmod + "/build-kmod", out.string()}, (work / "build-kmod.log").string(),
-                    "repro: building kmod/");
+                    "repro: building kmod/", env);
         result.module_path = (out / (sample.module + ".ko")).string();
         if (!fs::is_regular_file(result.module_path, ec)) {
             throw Error("repro: " + sample.name, "kmod/build-kmod built no " + sample.module +
@@ -165,6 +181,12 @@ ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
     run.image.file_specs = {repro_binary + ":/repro"};
     run.image.command = {"/repro"};
     run.append = sample.cmdline;
+    if (!options.kernel.cmdline.empty()) {
+        run.append = options.kernel.cmdline + (run.append.empty() ? "" : " " + run.append);
+    }
+    if (!options.kernel.vmlinuz.empty()) {
+        run.image.kernel = options.kernel.vmlinuz;
+    }
     run.accel = options.accel;
     run.timeout_seconds = options.attempt_timeout;
 

@@ -9,6 +9,7 @@
 
 #include "repro/bug_sample.h"
 #include "repro/console_lines.h"
+#include "repro/repro_kernel.h"
 
 #include <cstdint>
 #include <functional>
@@ -19,6 +20,10 @@ namespace krr {
 
 struct ReproOptions {
     std::string accel = "tcg";
+    // The kernel to boot and build kmod/ against; an empty vmlinuz is the
+    // default kernel. The sample passed to reproduce() should be the one
+    // for this kernel's kind (BugSample::for_kind).
+    ReproKernel kernel;
     unsigned attempts = 0;  // 0: the sample's own number
     uint64_t seed = 1;      // attempt i (from 0) records with seed + i
     std::string trace_path; // where the crashing trace goes; must not exist
