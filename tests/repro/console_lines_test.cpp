@@ -92,3 +92,32 @@ TEST_CASE("crash report: SLUB's allocation and free sites") {
     };
     CHECK(report == expected);
 }
+
+TEST_CASE("crash report: KASAN's access line follows its BUG line") {
+    // From buf-double-free on the syzbot kernel (krr repro --kernel syzbot).
+    const std::string console = "[    3.69] ==================================================\n"
+                                "[    3.69] BUG: KASAN: double-free in kfree+0xcb/0x150\n"
+                                "[    3.69] Free of addr ffff888003b0c200 by task repro/27\n"
+                                "[    3.69] \n"
+                                "[    3.69] CPU: 0 PID: 27 Comm: repro Tainted: G           O\n"
+                                "[    3.69] Call Trace:\n"
+                                "[    3.69]  <TASK>\n"
+                                "[    3.69]  dump_stack_lvl+0x51/0x66\n"
+                                "[    3.69]  ? kfree+0xcb/0x150\n"
+                                "[    3.69]  kfree+0xcb/0x150\n"
+                                "[    3.69]  krr_bugs_release+0x55/0x140 [krr_bugs]\n"
+                                "[    3.69]  </TASK>\n"
+                                "[    3.69] Read of size 8 at addr 0 (not KASAN's: not next)\n";
+    auto lines = feed(console, 0).lines();
+    const std::vector<std::string> expected = {
+        "BUG: KASAN: double-free in kfree+0xcb/0x150",
+        "Free of addr ffff888003b0c200 by task repro/27",
+        "Call Trace:",
+        " <TASK>",
+        " dump_stack_lvl+0x51/0x66",
+        " kfree+0xcb/0x150",
+        " krr_bugs_release+0x55/0x140 [krr_bugs]",
+        " </TASK>",
+    };
+    CHECK(krr::crash_report(lines, 1) == expected);
+}
