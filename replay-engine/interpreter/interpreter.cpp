@@ -3,6 +3,7 @@
 #include "replay-engine/cpu/decoder.h"
 #include "replay-engine/cpu/opcode_table.h"
 #include "replay-engine/interpreter/handler_table.h"
+#include "replay-engine/interpreter/legacy_mode.h"
 #include "replay-engine/system/control_registers.h"
 #include "replay-engine/system/event_delivery.h"
 
@@ -79,7 +80,23 @@ bool Interpreter::interrupts_enabled() const {
     return (vcpu_.cpu.rflags & kIf) && !vcpu_.cpu.events.interrupt_shadow;
 }
 
+// Real-mode IVT and 32-bit IDT delivery do not exist yet: an event outside
+// 64-bit mode stops the CPU before anything of it happens.
+bool Interpreter::refuse_legacy_event(const char* what, unsigned vector) {
+    if (execution_mode(vcpu_.cpu) == cpu::CpuMode::Bits64) {
+        return false;
+    }
+    request_stop(StopReason::Unimplemented, std::string(what) + " " + std::to_string(vector) +
+                                                " at RIP " + hex(vcpu_.cpu.rip) +
+                                                " outside 64-bit mode: delivery through the "
+                                                "real-mode IVT or a 32-bit IDT is not implemented");
+    return true;
+}
+
 void Interpreter::deliver(const GuestFault& fault) {
+    if (refuse_legacy_event("exception", fault.vector)) {
+        return;
+    }
     ++deliveries_since_retire_;
     last_retired_rip_ = kNoRip;
     if (deliver_event(vcpu_.cpu, memory_, exception_event(fault)) == DeliveryOutcome::TripleFault) {
@@ -90,6 +107,9 @@ void Interpreter::deliver(const GuestFault& fault) {
 }
 
 void Interpreter::deliver_external_interrupt(uint8_t vector) {
+    if (refuse_legacy_event("interrupt", vector)) {
+        return;
+    }
     vcpu_.cpu.events.halted = 0;
     last_retired_rip_ = kNoRip;
     if (deliver_event(vcpu_.cpu, memory_, Event{vector, EventKind::ExternalInterrupt}) ==
@@ -100,6 +120,9 @@ void Interpreter::deliver_external_interrupt(uint8_t vector) {
 }
 
 void Interpreter::deliver_nmi() {
+    if (refuse_legacy_event("NMI", kNmi)) {
+        return;
+    }
     vcpu_.cpu.events.halted = 0;
     last_retired_rip_ = kNoRip;
     if (deliver_event(vcpu_.cpu, memory_, Event{kNmi, EventKind::Nmi}) ==
@@ -112,6 +135,14 @@ namespace {
 
 void raise_invalid_opcode(Interpreter&, const cpu::DecodedInstruction&) {
     throw GuestFault::ud();
+}
+
+void report_missing_legacy_handler(Interpreter& in, const cpu::DecodedInstruction& insn) {
+    in.request_stop(StopReason::Unimplemented,
+                    "'" + std::string(cpu::mnemonic(insn)) + "' (" +
+                        std::string(cpu::opcode_id_name(insn.opcode)) + ") at RIP " +
+                        hex(in.cpu().rip) + " is not implemented in " +
+                        (insn.mode == cpu::CpuMode::Bits16 ? "16" : "32") + "-bit mode");
 }
 
 void report_missing_handler(Interpreter& in, const cpu::DecodedInstruction& insn) {
@@ -127,33 +158,39 @@ InstructionHandler Interpreter::resolve_handler(const cpu::DecodedInstruction& i
     if (!insn.supported) {
         return raise_invalid_opcode; // a feature the masked CPU does not have
     }
+    if (insn.mode != cpu::CpuMode::Bits64) {
+        InstructionHandler handler = legacy_mode_handler(insn);
+        return handler ? handler : report_missing_legacy_handler;
+    }
     InstructionHandler handler = handler_table().get(insn.opcode);
     return handler ? handler : report_missing_handler;
 }
 
 const CachedInstruction* Interpreter::fetch_and_decode(uint64_t* physical_out) {
     CpuState& cpu = vcpu_.cpu;
-    if (!cpu.seg[CS].l) {
-        request_stop(StopReason::Unimplemented, "code outside 64-bit mode (CS.L = 0) at RIP " +
-                                                    hex(cpu.rip) +
-                                                    ": only 64-bit long mode is implemented");
-        return nullptr;
-    }
-    const TlbEntry* entry = memory_.tlb().find(cpu.rip, tlb_right(Access::Execute, user_mode));
-    uint64_t physical = entry ? entry->physical_page | (cpu.rip & 0xfff)
-                              : memory_.translate(cpu.rip, Access::Execute, user_mode);
+    // Outside 64-bit mode RIP is the offset into CS.
+    const uint64_t linear =
+        mode_ == cpu::CpuMode::Bits64 ? cpu.rip : (cpu.seg[CS].base + cpu.rip) & 0xffffffffULL;
+    const TlbEntry* entry = memory_.tlb().find(linear, tlb_right(Access::Execute, user_mode));
+    uint64_t physical = entry ? entry->physical_page | (linear & 0xfff)
+                              : memory_.translate(linear, Access::Execute, user_mode);
     *physical_out = physical;
     if (const CachedInstruction* cached = code_cache_.find(physical)) {
-        return cached;
+        if (cached->insn.mode == mode_) {
+            return cached;
+        }
+        // The same bytes decoded in another mode (a CPU starting up runs
+        // 16- and 32-bit code from one page): decode the page afresh.
+        code_cache_.drop_page(physical & ~0xfffULL);
     }
     uint8_t bytes[cpu::kMaxInstructionLength];
-    size_t got = memory_.fetch(cpu.rip, bytes, user_mode);
-    cpu::DecodeResult r = cpu::decode(std::span<const uint8_t>(bytes, got), cpu::CpuMode::Bits64);
+    size_t got = memory_.fetch(linear, bytes, user_mode);
+    cpu::DecodeResult r = cpu::decode(std::span<const uint8_t>(bytes, got), mode_);
     switch (r.status) {
     case cpu::DecodeStatus::Ok:
         break;
     case cpu::DecodeStatus::Truncated:
-        memory_.fetch_fault(cpu.rip + got, user_mode);
+        memory_.fetch_fault(linear + got, user_mode);
     case cpu::DecodeStatus::InvalidOpcode:
         throw GuestFault::ud();
     case cpu::DecodeStatus::TooLong:
@@ -214,6 +251,10 @@ StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
         }
         code_cache_.release_dropped();
         user_mode = (cpu.seg[CS].selector & 3) == 3;
+        if (const cpu::CpuMode mode = execution_mode(cpu); mode != mode_) [[unlikely]] {
+            mode_ = mode;
+            previous = nullptr;
+        }
         const uint8_t shadow = cpu.events.interrupt_shadow;
         cpu.events.interrupt_shadow = 0;
         try {
@@ -234,6 +275,9 @@ StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
                            (previous_physical & 0xfff) + previous->insn.length < 4096) {
                     physical = previous_physical + previous->insn.length;
                     entry = code_cache_.follow(previous, physical);
+                    if (entry && entry->insn.mode != mode_) [[unlikely]] {
+                        entry = nullptr;
+                    }
                 }
             }
             if (!entry) {
@@ -311,6 +355,8 @@ uint64_t Interpreter::effective_address(const cpu::DecodedInstruction& insn) con
     }
     if (insn.address_size == 32) {
         ea &= 0xffffffffULL;
+    } else if (insn.address_size == 16) {
+        ea &= 0xffffULL;
     }
     return ea;
 }
@@ -318,6 +364,10 @@ uint64_t Interpreter::effective_address(const cpu::DecodedInstruction& insn) con
 uint64_t Interpreter::linear_address(const cpu::DecodedInstruction& insn) const {
     uint64_t ea = effective_address(insn);
     int8_t seg = insn.memory.segment;
+    if (insn.mode != cpu::CpuMode::Bits64) {
+        const Segment& segment = vcpu_.cpu.seg[seg == cpu::kNoSegment ? int8_t{DS} : seg];
+        return (ea + segment.base) & 0xffffffffULL;
+    }
     if (seg == FS || seg == GS) {
         ea += vcpu_.cpu.seg[seg].base;
     }
@@ -397,7 +447,23 @@ void Interpreter::write_operand(const cpu::DecodedInstruction& insn, int index, 
     }
 }
 
+namespace {
+
+uint64_t stack_mask(const CpuState& cpu) {
+    return cpu.seg[SS].db ? 0xffffffffULL : 0xffffULL;
+}
+
+} // namespace
+
 void Interpreter::push(uint64_t value, int size) {
+    if (mode_ != cpu::CpuMode::Bits64) {
+        CpuState& cpu = vcpu_.cpu;
+        const uint64_t mask = stack_mask(cpu);
+        const uint64_t sp = (cpu.gpr[RSP] - static_cast<uint64_t>(size)) & mask;
+        write_memory((cpu.seg[SS].base + sp) & 0xffffffffULL, size, value);
+        cpu.gpr[RSP] = (cpu.gpr[RSP] & ~mask) | sp;
+        return;
+    }
     uint64_t rsp = vcpu_.cpu.gpr[RSP] - static_cast<uint64_t>(size);
     if (!is_canonical(rsp)) {
         throw GuestFault::ss(0);
@@ -407,6 +473,14 @@ void Interpreter::push(uint64_t value, int size) {
 }
 
 uint64_t Interpreter::pop(int size) {
+    if (mode_ != cpu::CpuMode::Bits64) {
+        CpuState& cpu = vcpu_.cpu;
+        const uint64_t mask = stack_mask(cpu);
+        const uint64_t sp = cpu.gpr[RSP] & mask;
+        const uint64_t v = read_memory((cpu.seg[SS].base + sp) & 0xffffffffULL, size);
+        cpu.gpr[RSP] = (cpu.gpr[RSP] & ~mask) | ((sp + static_cast<uint64_t>(size)) & mask);
+        return v;
+    }
     uint64_t rsp = vcpu_.cpu.gpr[RSP];
     if (!is_canonical(rsp)) {
         throw GuestFault::ss(0);
@@ -414,6 +488,12 @@ uint64_t Interpreter::pop(int size) {
     uint64_t v = read_memory(rsp, size);
     vcpu_.cpu.gpr[RSP] = rsp + static_cast<uint64_t>(size);
     return v;
+}
+
+void Interpreter::release_stack(uint64_t bytes) {
+    CpuState& cpu = vcpu_.cpu;
+    const uint64_t mask = mode_ == cpu::CpuMode::Bits64 ? ~0ULL : stack_mask(cpu);
+    cpu.gpr[RSP] = (cpu.gpr[RSP] & ~mask) | ((cpu.gpr[RSP] + bytes) & mask);
 }
 
 } // namespace krr

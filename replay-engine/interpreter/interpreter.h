@@ -115,8 +115,14 @@ public:
     void write_operand(const cpu::DecodedInstruction& insn, int index, uint64_t value);
     uint64_t read_memory(uint64_t linear, int size);
     void write_memory(uint64_t linear, int size, uint64_t value);
+    // The stack through SS: 64-bit RSP in 64-bit mode; outside it SP or ESP
+    // (SS.B) added to SS's base.
     void push(uint64_t value, int size);
     uint64_t pop(int size);
+    // Drop `bytes` from the stack without reading them (RET imm16).
+    void release_stack(uint64_t bytes);
+    // The mode the current instruction was decoded in.
+    cpu::CpuMode mode() const { return mode_; }
     unsigned cpl() const { return vcpu_.cpu.seg[CS].selector & 3; }
     // Stop the run loop after this instruction (HLT, an unimplemented path).
     void request_stop(StopReason reason, std::string message = {});
@@ -127,6 +133,7 @@ private:
     const CachedInstruction* fetch_and_decode(uint64_t* physical_out);
     InstructionHandler resolve_handler(const cpu::DecodedInstruction& insn) const;
     void deliver(const struct GuestFault& fault);
+    bool refuse_legacy_event(const char* what, unsigned vector);
     template <bool kDebug>
     StopReason run_loop(uint64_t target, const RunControl& control);
 
@@ -141,6 +148,7 @@ private:
     std::string error_;
     uint32_t deliveries_since_retire_ = 0;
     uint64_t last_retired_rip_ = kNoRip;
+    cpu::CpuMode mode_ = cpu::CpuMode::Bits64;
 };
 
 // Read or write a general register with x86 partial-register rules: 32-bit
