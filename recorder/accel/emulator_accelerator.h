@@ -5,6 +5,12 @@
 //
 // Everything here is a function of the instruction count, so two runs of the
 // same machine with the same inputs execute identically.
+//
+// Several vCPUs run one at a time on one Interpreter (docs/smp.md): the
+// runnable vCPU with the smallest clock (retired plus skipped instructions)
+// runs until its clock passes the next smallest runnable clock by a quantum,
+// or it halts. A vCPU woken from HLT or started by STARTUP has its clock
+// raised to its waker's. Secondary vCPUs wait for INIT and STARTUP.
 #pragma once
 
 #include "guest-model/trace/log_records.h"
@@ -19,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace krr {
 
@@ -39,8 +46,9 @@ public:
     explicit EmulatorAccelerator(Machine& machine);
     ~EmulatorAccelerator() override;
 
-    // Run vCPU 0 until a stop. `max_instructions` bounds the retired count
-    // (0: no bound). `interrupt` is polled between slices (Ctrl-C).
+    // Run the vCPUs until a stop. `max_instructions` bounds the retired
+    // count summed over the vCPUs (0: no bound). `interrupt` is polled
+    // between slices (Ctrl-C).
     AcceleratorStop run(uint64_t max_instructions, const std::atomic<bool>* interrupt);
 
     // Ask run() to return after the current instruction (from a device
@@ -48,14 +56,16 @@ public:
     void request_stop();
 
     Interpreter& interpreter() { return *interpreter_; }
-    // Sample where vCPU 0 spends its instructions: at the end of every slice,
-    // the slice's instruction count is added to its last RIP.
+    // Sample where the vCPUs spend their instructions: at the end of every
+    // slice, the slice's instruction count is added to its last RIP.
     void set_rip_profile(std::unordered_map<uint64_t, uint64_t>* samples) {
         rip_profile_ = samples;
     }
-    uint64_t skipped_while_halted() const { return skipped_while_halted_; }
-    // vCPU 0's retired count as of the last slice, readable from another
-    // thread (for progress displays).
+    // Instructions' worth of time vCPU `vcpu` skipped while halted or
+    // waiting for STARTUP.
+    uint64_t skipped_while_halted(unsigned vcpu = 0) const { return schedule_.at(vcpu).skipped; }
+    // The retired count summed over the vCPUs as of the last slice, readable
+    // from another thread (for progress displays).
     uint64_t published_instructions() const {
         return published_instructions_.load(std::memory_order_relaxed);
     }
@@ -80,9 +90,11 @@ public:
     // From now on, hold each external interrupt back by a pseudorandom
     // number of instructions drawn from `seed` (interrupt_jitter.h).
     void set_interrupt_jitter(uint64_t seed) { jitter_.emplace(seed); }
-    // Retired instructions plus those skipped while halted: the position
-    // time is measured in.
-    uint64_t clock_count() const;
+    // A vCPU's retired instructions plus those it skipped while halted: the
+    // position its time is measured in.
+    uint64_t clock_count(unsigned vcpu) const;
+    // The vCPU executing now (or last).
+    unsigned current_vcpu() const { return current_; }
 
     // CpuEnvironment
     uint64_t io_read(uint16_t port, int size) override;
@@ -92,13 +104,34 @@ public:
     uint64_t virtual_tsc(uint64_t instructions_retired) override;
 
 private:
+    // What the scheduler keeps per vCPU besides its VcpuState.
+    struct VcpuSchedule {
+        uint64_t skipped = 0; // instructions' worth of time skipped
+        bool waiting_for_startup = false;
+        bool nmi_requested = false;
+        // The interpreter's position detail while the vCPU does not run.
+        uint32_t deliveries = 0;
+        uint64_t last_retired_rip = Interpreter::kNoRip;
+    };
+
     void device_access_done();
     void report(trace::InputKind kind, uint64_t address, int size, uint64_t value);
+    void report_skip(unsigned vcpu, uint64_t instructions);
+    uint64_t total_retired() const;
+    bool interrupts_enabled(unsigned vcpu) const;
+    bool runnable(unsigned vcpu) const;
+    std::optional<unsigned> choose_vcpu() const;
+    void switch_to(unsigned vcpu);
+    void take_apic_requests();
+    void wake_for_due_timers();
+    void init_vcpu(unsigned vcpu);
+    void start_vcpu(unsigned vcpu, uint8_t vector);
 
     Machine& machine_;
     CpuidTable cpuid_;
     std::unique_ptr<Interpreter> interpreter_;
-    uint64_t skipped_while_halted_ = 0;
+    std::vector<VcpuSchedule> schedule_;
+    unsigned current_ = 0;
     bool stop_requested_ = false;
     std::unordered_map<uint64_t, uint64_t>* rip_profile_ = nullptr;
     std::function<void(const trace::InputRecord&)> input_observer_;

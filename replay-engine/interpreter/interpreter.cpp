@@ -48,13 +48,13 @@ const char* stop_reason_name(StopReason reason) {
 
 Interpreter::Interpreter(VcpuState& vcpu, GuestMemory& ram, CpuEnvironment& environment,
                          const CpuidTable& cpuid)
-    : vcpu_(vcpu), memory_(ram, &environment), environment_(environment), cpuid_(cpuid) {
+    : vcpu_(&vcpu), memory_(ram, &environment), environment_(environment), cpuid_(cpuid) {
     memory_.set_code_write_observer([this](uint64_t page) { invalidate_code_page(page); });
-    sync_paging(vcpu_.cpu, memory_);
+    sync_paging(vcpu_->cpu, memory_);
 }
 
 void Interpreter::pages_changed_externally(const std::vector<uint64_t>& physical_pages) {
-    sync_paging(vcpu_.cpu, memory_);
+    sync_paging(vcpu_->cpu, memory_);
     for (uint64_t page : physical_pages) {
         if (memory_.is_code_page(page)) {
             code_cache_.drop_page(page);
@@ -62,6 +62,15 @@ void Interpreter::pages_changed_externally(const std::vector<uint64_t>& physical
         }
     }
     last_retired_rip_ = kNoRip;
+}
+
+void Interpreter::switch_vcpu(VcpuState& next, uint32_t deliveries, uint64_t last_retired_rip) {
+    vcpu_ = &next;
+    sync_paging(next.cpu, memory_);
+    memory_.tlb().flush_all();
+    deliveries_since_retire_ = deliveries;
+    last_retired_rip_ = last_retired_rip;
+    mode_ = execution_mode(next.cpu);
 }
 
 void Interpreter::invalidate_code_page(uint64_t physical_page) {
@@ -77,17 +86,17 @@ void Interpreter::request_stop(StopReason reason, std::string message) {
 }
 
 bool Interpreter::interrupts_enabled() const {
-    return (vcpu_.cpu.rflags & kIf) && !vcpu_.cpu.events.interrupt_shadow;
+    return (vcpu_->cpu.rflags & kIf) && !vcpu_->cpu.events.interrupt_shadow;
 }
 
 // Real-mode IVT and 32-bit IDT delivery do not exist yet: an event outside
 // 64-bit mode stops the CPU before anything of it happens.
 bool Interpreter::refuse_legacy_event(const char* what, unsigned vector) {
-    if (execution_mode(vcpu_.cpu) == cpu::CpuMode::Bits64) {
+    if (execution_mode(vcpu_->cpu) == cpu::CpuMode::Bits64) {
         return false;
     }
     request_stop(StopReason::Unimplemented, std::string(what) + " " + std::to_string(vector) +
-                                                " at RIP " + hex(vcpu_.cpu.rip) +
+                                                " at RIP " + hex(vcpu_->cpu.rip) +
                                                 " outside 64-bit mode: delivery through the "
                                                 "real-mode IVT or a 32-bit IDT is not implemented");
     return true;
@@ -99,10 +108,11 @@ void Interpreter::deliver(const GuestFault& fault) {
     }
     ++deliveries_since_retire_;
     last_retired_rip_ = kNoRip;
-    if (deliver_event(vcpu_.cpu, memory_, exception_event(fault)) == DeliveryOutcome::TripleFault) {
+    if (deliver_event(vcpu_->cpu, memory_, exception_event(fault)) ==
+        DeliveryOutcome::TripleFault) {
         request_stop(StopReason::TripleFault, "triple fault while delivering vector " +
                                                   std::to_string(fault.vector) + " at RIP " +
-                                                  hex(vcpu_.cpu.rip));
+                                                  hex(vcpu_->cpu.rip));
     }
 }
 
@@ -110,9 +120,9 @@ void Interpreter::deliver_external_interrupt(uint8_t vector) {
     if (refuse_legacy_event("interrupt", vector)) {
         return;
     }
-    vcpu_.cpu.events.halted = 0;
+    vcpu_->cpu.events.halted = 0;
     last_retired_rip_ = kNoRip;
-    if (deliver_event(vcpu_.cpu, memory_, Event{vector, EventKind::ExternalInterrupt}) ==
+    if (deliver_event(vcpu_->cpu, memory_, Event{vector, EventKind::ExternalInterrupt}) ==
         DeliveryOutcome::TripleFault) {
         request_stop(StopReason::TripleFault,
                      "triple fault while delivering interrupt " + std::to_string(vector));
@@ -123,9 +133,9 @@ void Interpreter::deliver_nmi() {
     if (refuse_legacy_event("NMI", kNmi)) {
         return;
     }
-    vcpu_.cpu.events.halted = 0;
+    vcpu_->cpu.events.halted = 0;
     last_retired_rip_ = kNoRip;
-    if (deliver_event(vcpu_.cpu, memory_, Event{kNmi, EventKind::Nmi}) ==
+    if (deliver_event(vcpu_->cpu, memory_, Event{kNmi, EventKind::Nmi}) ==
         DeliveryOutcome::TripleFault) {
         request_stop(StopReason::TripleFault, "triple fault while delivering an NMI");
     }
@@ -167,7 +177,7 @@ InstructionHandler Interpreter::resolve_handler(const cpu::DecodedInstruction& i
 }
 
 const CachedInstruction* Interpreter::fetch_and_decode(uint64_t* physical_out) {
-    CpuState& cpu = vcpu_.cpu;
+    CpuState& cpu = vcpu_->cpu;
     // Outside 64-bit mode RIP is the offset into CS.
     const uint64_t linear =
         mode_ == cpu::CpuMode::Bits64 ? cpu.rip : (cpu.seg[CS].base + cpu.rip) & 0xffffffffULL;
@@ -227,7 +237,7 @@ StopReason Interpreter::run(uint64_t target, const RunControl& control) {
 
 template <bool kDebug>
 StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
-    CpuState& cpu = vcpu_.cpu;
+    CpuState& cpu = vcpu_->cpu;
     [[maybe_unused]] bool first = true;
     stop_requested_ = false;
     error_.clear();
@@ -236,7 +246,7 @@ StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
     const CachedInstruction* previous = nullptr;
     uint64_t previous_rip = 0, previous_physical = 0, previous_epoch = 0, previous_generation = 0;
     bool previous_user = false;
-    while (vcpu_.instructions_retired < target) {
+    while (vcpu_->instructions_retired < target) {
         if (cpu.events.halted) {
             return StopReason::Halted;
         }
@@ -298,7 +308,7 @@ StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
                 return stop_reason_;
             }
             cpu.rip = next_rip;
-            ++vcpu_.instructions_retired;
+            ++vcpu_->instructions_retired;
             deliveries_since_retire_ = 0;
             // Only a REP string instruction with iterations left retires
             // without moving on (a jump to itself moves to itself anew).
@@ -343,7 +353,7 @@ StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
 
 uint64_t Interpreter::effective_address(const cpu::DecodedInstruction& insn) const {
     const cpu::MemoryReference& m = insn.memory;
-    const CpuState& cpu = vcpu_.cpu;
+    const CpuState& cpu = vcpu_->cpu;
     uint64_t ea = static_cast<uint64_t>(m.displacement);
     if (m.rip_relative) {
         ea += cpu.rip + insn.length;
@@ -365,11 +375,11 @@ uint64_t Interpreter::linear_address(const cpu::DecodedInstruction& insn) const 
     uint64_t ea = effective_address(insn);
     int8_t seg = insn.memory.segment;
     if (insn.mode != cpu::CpuMode::Bits64) {
-        const Segment& segment = vcpu_.cpu.seg[seg == cpu::kNoSegment ? int8_t{DS} : seg];
+        const Segment& segment = vcpu_->cpu.seg[seg == cpu::kNoSegment ? int8_t{DS} : seg];
         return (ea + segment.base) & 0xffffffffULL;
     }
     if (seg == FS || seg == GS) {
-        ea += vcpu_.cpu.seg[seg].base;
+        ea += vcpu_->cpu.seg[seg].base;
     }
     return ea;
 }
@@ -406,7 +416,7 @@ void Interpreter::write_memory(uint64_t linear, int size, uint64_t value) {
 
 uint64_t Interpreter::read_operand(const cpu::DecodedInstruction& insn, int index) {
     const cpu::Operand& op = insn.operands[static_cast<size_t>(index)];
-    CpuState& cpu = vcpu_.cpu;
+    CpuState& cpu = vcpu_->cpu;
     switch (op.kind) {
     case cpu::OperandKind::Gpr:
         return read_gpr(cpu, op.reg, op.size);
@@ -430,7 +440,7 @@ uint64_t Interpreter::read_operand(const cpu::DecodedInstruction& insn, int inde
 
 void Interpreter::write_operand(const cpu::DecodedInstruction& insn, int index, uint64_t value) {
     const cpu::Operand& op = insn.operands[static_cast<size_t>(index)];
-    CpuState& cpu = vcpu_.cpu;
+    CpuState& cpu = vcpu_->cpu;
     switch (op.kind) {
     case cpu::OperandKind::Gpr:
         write_gpr(cpu, op.reg, op.size, value);
@@ -457,41 +467,41 @@ uint64_t stack_mask(const CpuState& cpu) {
 
 void Interpreter::push(uint64_t value, int size) {
     if (mode_ != cpu::CpuMode::Bits64) {
-        CpuState& cpu = vcpu_.cpu;
+        CpuState& cpu = vcpu_->cpu;
         const uint64_t mask = stack_mask(cpu);
         const uint64_t sp = (cpu.gpr[RSP] - static_cast<uint64_t>(size)) & mask;
         write_memory((cpu.seg[SS].base + sp) & 0xffffffffULL, size, value);
         cpu.gpr[RSP] = (cpu.gpr[RSP] & ~mask) | sp;
         return;
     }
-    uint64_t rsp = vcpu_.cpu.gpr[RSP] - static_cast<uint64_t>(size);
+    uint64_t rsp = vcpu_->cpu.gpr[RSP] - static_cast<uint64_t>(size);
     if (!is_canonical(rsp)) {
         throw GuestFault::ss(0);
     }
     write_memory(rsp, size, value);
-    vcpu_.cpu.gpr[RSP] = rsp;
+    vcpu_->cpu.gpr[RSP] = rsp;
 }
 
 uint64_t Interpreter::pop(int size) {
     if (mode_ != cpu::CpuMode::Bits64) {
-        CpuState& cpu = vcpu_.cpu;
+        CpuState& cpu = vcpu_->cpu;
         const uint64_t mask = stack_mask(cpu);
         const uint64_t sp = cpu.gpr[RSP] & mask;
         const uint64_t v = read_memory((cpu.seg[SS].base + sp) & 0xffffffffULL, size);
         cpu.gpr[RSP] = (cpu.gpr[RSP] & ~mask) | ((sp + static_cast<uint64_t>(size)) & mask);
         return v;
     }
-    uint64_t rsp = vcpu_.cpu.gpr[RSP];
+    uint64_t rsp = vcpu_->cpu.gpr[RSP];
     if (!is_canonical(rsp)) {
         throw GuestFault::ss(0);
     }
     uint64_t v = read_memory(rsp, size);
-    vcpu_.cpu.gpr[RSP] = rsp + static_cast<uint64_t>(size);
+    vcpu_->cpu.gpr[RSP] = rsp + static_cast<uint64_t>(size);
     return v;
 }
 
 void Interpreter::release_stack(uint64_t bytes) {
-    CpuState& cpu = vcpu_.cpu;
+    CpuState& cpu = vcpu_->cpu;
     const uint64_t mask = mode_ == cpu::CpuMode::Bits64 ? ~0ULL : stack_mask(cpu);
     cpu.gpr[RSP] = (cpu.gpr[RSP] & ~mask) | ((cpu.gpr[RSP] + bytes) & mask);
 }

@@ -95,8 +95,15 @@ public:
     // with the new state (LinearMemory::restore_tlb).
     void pages_changed_externally(const std::vector<uint64_t>& physical_pages);
 
-    VcpuState& vcpu() { return vcpu_; }
-    CpuState& cpu() { return vcpu_.cpu; }
+    // Execute another vCPU of the same machine from now on (vCPUs run one
+    // at a time). Its control registers go to the MMU and the TLB is
+    // flushed: translations are not kept across a switch, on record and
+    // replay alike. Decoded code stays valid (memory is shared). The
+    // position detail is the one `next` had when it last stopped.
+    void switch_vcpu(VcpuState& next, uint32_t deliveries, uint64_t last_retired_rip);
+
+    VcpuState& vcpu() { return *vcpu_; }
+    CpuState& cpu() { return vcpu_->cpu; }
     LinearMemory& memory() { return memory_; }
     CpuEnvironment& environment() { return environment_; }
     const CpuidTable& cpuid() const { return cpuid_; }
@@ -123,7 +130,7 @@ public:
     void release_stack(uint64_t bytes);
     // The mode the current instruction was decoded in.
     cpu::CpuMode mode() const { return mode_; }
-    unsigned cpl() const { return vcpu_.cpu.seg[CS].selector & 3; }
+    unsigned cpl() const { return vcpu_->cpu.seg[CS].selector & 3; }
     // Stop the run loop after this instruction (HLT, an unimplemented path).
     void request_stop(StopReason reason, std::string message = {});
     // Decoded code on this physical page is stale.
@@ -137,7 +144,7 @@ private:
     template <bool kDebug>
     StopReason run_loop(uint64_t target, const RunControl& control);
 
-    VcpuState& vcpu_;
+    VcpuState* vcpu_;
     LinearMemory memory_;
     CpuEnvironment& environment_;
     const CpuidTable& cpuid_;
