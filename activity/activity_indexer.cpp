@@ -261,11 +261,13 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
             continue;
         }
         if (it->second.probe == Probe::Interrupt) {
-            // The entry of the interrupt the log delivered last.
+            // The entry of the interrupt the log delivered last (once: an
+            // entry reached otherwise is not that delivery's).
             const TimelinePosition now = session.now();
             const auto& inputs = session.inputs();
             if (now.inputs == 0 || now.inputs > inputs.size() ||
-                inputs[now.inputs - 1].kind != static_cast<uint8_t>(trace::InputKind::Interrupt)) {
+                inputs[now.inputs - 1].kind != static_cast<uint8_t>(trace::InputKind::Interrupt) ||
+                interrupts.count(now.inputs - 1)) {
                 continue;
             }
             const uint64_t input = now.inputs - 1;
