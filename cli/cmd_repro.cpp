@@ -99,6 +99,14 @@ CommandSpec repro_command() {
         if (vmlinux.empty()) {
             vmlinux = (fs::path(options.kernel.vmlinuz).parent_path() / "vmlinux").string();
         }
+        if (r.report_title && *r.report_title != sample.title) {
+            // bug.conf states what the sample should show; a different report
+            // (another function, another detector) is worth a look.
+            std::fprintf(stderr,
+                         "krr: repro: note: the report reads '%s' the way syzbot names bugs; "
+                         "bug.conf's title is '%s'\n",
+                         r.report_title->c_str(), sample.title.c_str());
+        }
         std::printf("%s\n\n", sample.title.c_str());
         for (const std::string& line : r.report) {
             std::printf("  %s\n", line.c_str());

@@ -4,6 +4,7 @@
 #include "guest-model/trace/trace_reader.h"
 #include "recorder/guest_run.h"
 #include "replay-engine/replay/replay_session.h"
+#include "repro/report_title.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -249,6 +250,7 @@ ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
     }
     result.crash_instruction = recorded[*recorded_at].position;
     result.report = crash_report(recorded, *recorded_at);
+    result.report_title = report_title(recorded, *recorded_at);
 
     // Replay with verification; note where the replay prints the crash line.
     note("replaying " + result.trace_path + " with verification");

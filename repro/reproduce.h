@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,10 @@ struct ReproResult {
     uint64_t seed = 0; // of the crashing attempt
     std::string trace_path;
     std::vector<std::string> report; // crash line, RIP, call trace
-    uint64_t crash_instruction = 0;  // where the crash line was printed (both runs)
+    // The report's title as syzbot would name it (report_title.h), when
+    // its kind is known.
+    std::optional<std::string> report_title;
+    uint64_t crash_instruction = 0; // where the crash line was printed (both runs)
     uint64_t recorded_instructions = 0;
     double record_seconds = 0; // the crashing attempt
     double replay_seconds = 0;
