@@ -17,6 +17,30 @@ krr=${1:?usage: syzbot_gdb_test.sh KRR SOURCE_ROOT}
 root=${2:?}
 cache=${KRR_CACHE:-$HOME/.cache/krr}
 kernel=$cache/kernels/syzbot
+
+# --kernel mistakes are one-line errors, before anything is built (these
+# need no kernel).
+sample=$root/samples/bugs/session-uaf-race
+empty=$(mktemp -d)
+expect_error() { # expect_error MESSAGE krr-arguments...
+    local want=$1 got status=0
+    shift
+    got=$(KRR_CACHE=$empty "$krr" repro "$@" 2>&1 >/dev/null) || status=$?
+    if [ $status -ne 1 ] || [ "$got" != "$want" ]; then
+        echo "FAIL: krr repro $*: exit $status, said '$got', expected '$want'"
+        rm -rf "$empty"
+        exit 1
+    fi
+}
+expect_error "krr: repro: --kernel syzbot: not built yet (no $empty/kernels/syzbot/vmlinuz); build it with './scripts/setup --syzbot-kernel' or 'krr kernel build --profile syzbot' (about 16 minutes on two cores, once)" \
+    --kernel syzbot "$sample" -o "$empty/t"
+expect_error "krr: repro: --kernel kasan: not a kernel profile (default, syzbot, debug) nor a file" \
+    --kernel kasan "$sample" -o "$empty/t"
+expect_error "krr: repro: --kernel $empty/bzImage: no such file" --kernel "$empty/bzImage" "$sample" -o "$empty/t"
+[ -e "$empty/t" ] && { echo "FAIL: a --kernel error left a trace"; exit 1; }
+rm -rf "$empty"
+echo "ok: --kernel errors: a syzbot kernel not built yet, an unknown profile, a missing file"
+
 for f in vmlinuz vmlinux gdbinit build/Makefile; do
     if [ ! -e "$kernel/$f" ]; then
         echo "SKIP: no syzbot kernel in the cache ($kernel/$f); build it once with" \
