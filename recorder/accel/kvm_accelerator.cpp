@@ -5,6 +5,8 @@
 #include "recorder/accel/kvm_state.h"
 #include "recorder/machine/log.h"
 #include "replay-engine/interpreter/interpreter.h"
+#include "replay-engine/mmu/guest_fault.h"
+#include "replay-engine/mmu/page_walk.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -26,6 +28,15 @@ constexpr uint64_t kMaxSliceNs = 10'000'000;
 // Shortest kick delay: a deadline already due fires at the loop's top.
 constexpr uint64_t kMinKickNs = 20'000;
 constexpr uint64_t kRflagsIf = 1ULL << 9;
+constexpr uint64_t kRflagsRf = 1ULL << 16;
+// What KVM is shown on PVM instead of the guest's TR base and LSTAR: not
+// canonical, so no guest can map them. Reading RSP0 from that TSS fails for
+// every event from user mode (and for any event through an IST stack), and
+// a SYSCALL from user mode, which this KVM leaves at CPL 3, faults on its
+// first fetch there.
+constexpr uint64_t kUnmappableTrBase = 0x0000'8000'0000'0000ULL;
+constexpr uint64_t kUnfetchableLstar = 0x0000'8000'0000'1000ULL;
+constexpr uint32_t kMsrLstar = 0xc0000082;
 
 // The vCPU thread's run page, for the kick signal's handler: setting
 // immediate_exit there closes the race between checking for work and
@@ -116,6 +127,9 @@ KvmAccelerator::KvmAccelerator(Machine& machine) : machine_(machine) {
     vm_.map_memory(0, 0, machine_.memory().size(), machine_.memory().base());
     vcpu_ = vm_.create_vcpu(0);
     vcpu_->set_cpuid(default_cpuid_table(machine_.vcpu_count()), 0);
+    completes_user_entries_ = kvm_is_pvm();
+    if (completes_user_entries_)
+        vm_.trap_msr_accesses(kMsrLstar);
 }
 
 KvmAccelerator::~KvmAccelerator() = default;
@@ -131,7 +145,7 @@ AcceleratorStop KvmAccelerator::run(const std::atomic<bool>* interrupt) {
     clock_base_ = std::max(clock_at_stop_, vcpu.instructions_retired);
     started_ = std::chrono::steady_clock::now();
     halted_ = vcpu.cpu.events.halted;
-    write_kvm_state(vcpu_->fd(), vcpu.cpu, VirtualClock::tsc(clock_base_));
+    write_state(vcpu.cpu);
 
     KickTimer timer;
     kick_ = &timer;
@@ -147,7 +161,7 @@ AcceleratorStop KvmAccelerator::run(const std::atomic<bool>* interrupt) {
     AcceleratorStop stop = run_loop(interrupt);
     complete_pending_exit();
     try {
-        vcpu.cpu = read_kvm_state(vcpu_->fd(), VirtualClock::tsc(clock_count()));
+        vcpu.cpu = read_state();
         vcpu.cpu.events.halted = halted_ ? 1 : 0;
     } catch (const Error& e) {
         if (stop.kind == AcceleratorStop::Kind::StopRequested)
@@ -156,6 +170,19 @@ AcceleratorStop KvmAccelerator::run(const std::atomic<bool>* interrupt) {
             std::string(" (and the vCPU state could not be read back: ") + e.what() + ")";
     }
     clock_at_stop_ = clock_count();
+    if (completes_user_entries_ && machine_.log().enabled(LogLevel::Info)) {
+        machine_.log().write(
+            LogLevel::Info,
+            "KVM (PVM): krr completed " + std::to_string(exits_.syscalls_completed) +
+                " SYSCALLs and " + std::to_string(exits_.exceptions_delivered) +
+                " exceptions from user mode, delivered " +
+                std::to_string(exits_.interrupts_delivered) + " interrupts, answered " +
+                std::to_string(exits_.msr_accesses) + " LSTAR accesses in " +
+                std::to_string(
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started_)
+                        .count()) +
+                " s under KVM");
+    }
     return stop;
 }
 
@@ -165,13 +192,22 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
     for (;;) {
         // An interrupt handed to KVM must reach the guest before the state
         // is read back: CpuState has no place for one in flight.
-        if (!injection_in_flight_ &&
+        if (!interrupt_in_flight_ && !nmi_in_flight_ &&
             (stop_requested_ || (interrupt && interrupt->load(std::memory_order_relaxed))))
             return {AcceleratorStop::Kind::StopRequested, {}};
         machine_.advance_clock(0, clock_count());
         if (machine_.take_apic_requests(0).nmi) {
-            kvm_ioctl(vcpu_->fd(), KVM_NMI, 0ul, "injecting an NMI");
             halted_ = false;
+            if (completes_user_entries_) {
+                // Linux takes NMIs on an IST stack, which KVM cannot reach
+                // here (the TR base it is shown).
+                AcceleratorStop stop;
+                if (deliver_in_emulator(true, stop) == Delivery::TripleFault)
+                    return stop;
+            } else {
+                kvm_ioctl(vcpu_->fd(), KVM_NMI, 0ul, "injecting an NMI");
+                nmi_in_flight_ = true;
+            }
         }
         if (halted_) {
             AcceleratorStop stop;
@@ -179,11 +215,17 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
                 return stop;
             continue;
         }
-        inject_pending_interrupt();
+        {
+            AcceleratorStop stop;
+            if (!inject_pending_interrupt(stop))
+                return stop;
+        }
 
         run.immediate_exit = 0;
         arm_kick();
         int r = ioctl(vcpu_->fd(), KVM_RUN, 0);
+        // The guest may have run even when KVM_RUN says EINTR (a kick).
+        state_written_ = false;
         if (r < 0) {
             if (errno == EINTR) {
                 ++exits_.kicks;
@@ -191,13 +233,18 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
             }
             throw Error("KVM: running the vCPU", errno_text(errno));
         }
-        injection_in_flight_ = false;
+        interrupt_in_flight_.reset();
+        nmi_in_flight_ = false;
         switch (run.exit_reason) {
         case KVM_EXIT_IO:
             handle_io();
             break;
         case KVM_EXIT_MMIO:
             handle_mmio();
+            break;
+        case KVM_EXIT_X86_RDMSR:
+        case KVM_EXIT_X86_WRMSR:
+            handle_msr_access();
             break;
         case KVM_EXIT_HLT:
             ++exits_.halts;
@@ -210,6 +257,12 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
             ++exits_.kicks;
             break;
         case KVM_EXIT_SHUTDOWN:
+            if (completes_user_entries_) {
+                AcceleratorStop stop;
+                if (!complete_user_entry(stop))
+                    return stop;
+                break;
+            }
             return {AcceleratorStop::Kind::TripleFault,
                     "the guest triple-faulted (KVM_EXIT_SHUTDOWN) at RIP " +
                         hex(read_kvm_registers(vcpu_->fd()).regs.rip)};
@@ -245,7 +298,7 @@ bool KvmAccelerator::emulate_refused_instruction(AcceleratorStop& stop) {
     // state out, let krr's emulator execute that one instruction (with any
     // exception it raises delivered through the guest's IDT), put it back.
     VcpuState& vcpu = machine_.vcpu(0);
-    vcpu.cpu = read_kvm_state(vcpu_->fd(), VirtualClock::tsc(clock_count()));
+    vcpu.cpu = read_state();
     FallbackEnvironment environment(machine_, *this);
     // A fresh interpreter each time: KVM has changed memory behind the
     // back of any decoded-code cache an older one would hold.
@@ -270,25 +323,171 @@ bool KvmAccelerator::emulate_refused_instruction(AcceleratorStop& stop) {
                     hex(vcpu.cpu.rip) + ": " + interpreter.error()};
         return false;
     }
-    write_kvm_state(vcpu_->fd(), vcpu.cpu, VirtualClock::tsc(clock_count()));
+    write_state(vcpu.cpu);
     return true;
 }
 
-void KvmAccelerator::inject_pending_interrupt() {
+KvmAccelerator::Delivery KvmAccelerator::deliver_in_emulator(bool nmi, AcceleratorStop& stop) {
+    // An NMI is taken whatever RFLAGS.IF says; an interrupt needs IF set
+    // and no interrupt shadow, read from KVM now (an exit's own fields may
+    // be older than the guest's state after a kick).
+    if (!nmi && !(read_kvm_registers(vcpu_->fd()).regs.rflags & kRflagsIf))
+        return Delivery::NotNow;
+    // An IN or MMIO read KVM has not finished would land in the handler.
+    complete_pending_exit();
+    // So would an exception KVM has begun to deliver (caught by a kick):
+    // let KVM finish it first.
+    kvm_vcpu_events events{};
+    kvm_ioctl(vcpu_->fd(), KVM_GET_VCPU_EVENTS, &events, "reading pending events");
+    if (events.exception.injected || events.exception.pending || events.interrupt.injected ||
+        events.nmi.injected)
+        return Delivery::NotNow;
+    VcpuState& vcpu = machine_.vcpu(0);
+    vcpu.cpu = read_state();
+    if (!nmi && vcpu.cpu.events.interrupt_shadow)
+        return Delivery::NotNow;
+    FallbackEnvironment environment(machine_, *this);
+    Interpreter interpreter(vcpu, machine_.memory(), environment,
+                            default_cpuid_table(machine_.vcpu_count()));
+    if (nmi) {
+        interpreter.deliver_nmi();
+    } else {
+        ++exits_.injected_interrupts;
+        interpreter.deliver_external_interrupt(machine_.acknowledge_interrupt(0));
+    }
+    ++exits_.interrupts_delivered;
+    if (!interpreter.error().empty()) {
+        stop = {AcceleratorStop::Kind::TripleFault, interpreter.error()};
+        return Delivery::TripleFault;
+    }
+    write_state(vcpu.cpu);
+    return Delivery::Delivered;
+}
+
+bool KvmAccelerator::complete_user_entry(AcceleratorStop& stop) {
+    VcpuState& vcpu = machine_.vcpu(0);
+    vcpu.cpu = read_state();
+    CpuState& cpu = vcpu.cpu;
+    const bool user = (cpu.seg[CS].selector & 3) == 3;
+    FallbackEnvironment environment(machine_, *this);
+    Interpreter interpreter(vcpu, machine_.memory(), environment,
+                            default_cpuid_table(machine_.vcpu_count()));
+    StopReason reason = StopReason::ReachedTarget;
+    if (user && cpu.seg[CS].l && (cpu.rip == kUnfetchableLstar || cpu.rip == cpu.msr.lstar)) {
+        // The half-done SYSCALL: RCX and R11 hold what it saved, RIP is
+        // LSTAR at CPL 3 and fetching there faulted. (The guest's own
+        // LSTAR is met only if the guest wrote the MSR behind the filter's
+        // back; a kernel's entry is a supervisor page, so it faults too.)
+        // Go back to the instruction (SYSCALL overwrites RCX and R11
+        // whatever they held) and let the emulator execute it.
+        uint64_t at = cpu.gpr[RCX] - 2;
+        uint8_t bytes[2] = {};
+        size_t fetched = 0;
+        try {
+            fetched = interpreter.memory().fetch(at, bytes, true);
+        } catch (const GuestFault&) {
+        }
+        if (fetched != 2 || bytes[0] != 0x0f || bytes[1] != 0x05) {
+            stop = {AcceleratorStop::Kind::Unimplemented,
+                    "KVM stopped at LSTAR in user mode without a SYSCALL before RCX " +
+                        hex(cpu.gpr[RCX])};
+            return false;
+        }
+        cpu.rip = at;
+        cpu.rflags = cpu.gpr[R11];
+        reason = interpreter.run(vcpu.instructions_retired + 1);
+        ++exits_.syscalls_completed;
+    } else {
+        // An instruction faulted (INT n included): KVM stopped before the
+        // delivery with the state before the instruction, but RF set.
+        // Execute it again up to the delivery of what it raises.
+        cpu.rflags &= ~kRflagsRf;
+        RunControl control;
+        control.stop_after_deliveries = 1;
+        reason = interpreter.run(vcpu.instructions_retired + 1, control);
+        ++exits_.exceptions_delivered;
+    }
+    switch (reason) {
+    case StopReason::ReachedTarget:
+    case StopReason::Delivered:
+    case StopReason::ExitRequested:
+        break;
+    case StopReason::Halted:
+        halted_ = true;
+        vcpu.cpu.events.halted = 0;
+        break;
+    case StopReason::TripleFault:
+        stop = {AcceleratorStop::Kind::TripleFault, interpreter.error()};
+        return false;
+    default:
+        stop = {AcceleratorStop::Kind::Unimplemented,
+                "KVM stopped (shutdown) at RIP " + hex(vcpu.cpu.rip) +
+                    " and the emulator could not continue: " + interpreter.error()};
+        return false;
+    }
+    write_state(vcpu.cpu);
+    return true;
+}
+
+void KvmAccelerator::write_state(const CpuState& cpu) {
+    state_written_ = true;
+    interruptible_as_written_ = (cpu.rflags & kRflagsIf) && !cpu.events.interrupt_shadow;
+    uint64_t tsc = VirtualClock::tsc(clock_count());
+    if (!completes_user_entries_) {
+        write_kvm_state(vcpu_->fd(), cpu, tsc);
+        return;
+    }
+    CpuState shown = cpu;
+    guest_tr_base_ = cpu.tr.base;
+    guest_lstar_ = cpu.msr.lstar;
+    shown.tr.base = kUnmappableTrBase;
+    shown.msr.lstar = kUnfetchableLstar;
+    write_kvm_state(vcpu_->fd(), shown, tsc);
+}
+
+CpuState KvmAccelerator::read_state() {
+    CpuState cpu = read_kvm_state(vcpu_->fd(), VirtualClock::tsc(clock_count()));
+    // Another base means the guest loaded TR itself (LTR): that one is
+    // its own, and write_state hides it again.
+    if (completes_user_entries_ && cpu.tr.base == kUnmappableTrBase)
+        cpu.tr.base = guest_tr_base_;
+    if (completes_user_entries_ && cpu.msr.lstar == kUnfetchableLstar)
+        cpu.msr.lstar = guest_lstar_;
+    return cpu;
+}
+
+bool KvmAccelerator::inject_pending_interrupt(AcceleratorStop& stop) {
     kvm_run& run = vcpu_->run();
     run.request_interrupt_window = 0;
     if (!machine_.pending_interrupt(0, true))
-        return;
-    // Both fields describe the state at the last exit: IF set, no
-    // interrupt shadow, nothing already queued for injection.
-    if (run.ready_for_interrupt_injection && run.if_flag) {
-        kvm_interrupt irq{machine_.acknowledge_interrupt(0)};
-        kvm_ioctl(vcpu_->fd(), KVM_INTERRUPT, &irq, "injecting an interrupt");
-        ++exits_.injected_interrupts;
-        injection_in_flight_ = true;
-    } else {
-        run.request_interrupt_window = 1;
+        return true;
+    if (completes_user_entries_) {
+        // PVM is not given interrupts: from user mode it would stop at the
+        // stack switch (the TR base it is shown), and one handed to it in
+        // kernel mode would leave a later KVM_EXIT_SHUTDOWN ambiguous (was
+        // it delivered?). krr delivers it itself, at an exit, when the
+        // state read from KVM can take it.
+        Delivery delivery = deliver_in_emulator(false, stop);
+        if (delivery == Delivery::NotNow)
+            run.request_interrupt_window = 1;
+        return delivery != Delivery::TripleFault;
     }
+    // Both fields describe the state at the last exit: IF set, no
+    // interrupt shadow, nothing already queued for injection. After krr
+    // wrote a state of its own (an entry it completed, an instruction it
+    // executed), that state says it: the exit's fields are stale.
+    bool ready = state_written_ ? interruptible_as_written_
+                                : run.ready_for_interrupt_injection && run.if_flag;
+    if (!ready) {
+        run.request_interrupt_window = 1;
+        return true;
+    }
+    uint8_t vector = machine_.acknowledge_interrupt(0);
+    ++exits_.injected_interrupts;
+    kvm_interrupt irq{vector};
+    kvm_ioctl(vcpu_->fd(), KVM_INTERRUPT, &irq, "injecting an interrupt");
+    interrupt_in_flight_ = vector;
+    return true;
 }
 
 bool KvmAccelerator::wait_while_halted(AcceleratorStop& stop) {
@@ -300,11 +499,13 @@ bool KvmAccelerator::wait_while_halted(AcceleratorStop& stop) {
     if (machine_.pending_interrupt(0, true)) {
         // HLT has retired and ended any interrupt shadow: the interrupt
         // can be taken now, and wakes the vCPU.
+        halted_ = false;
+        if (completes_user_entries_)
+            return deliver_in_emulator(false, stop) != Delivery::TripleFault;
         kvm_interrupt irq{machine_.acknowledge_interrupt(0)};
         kvm_ioctl(vcpu_->fd(), KVM_INTERRUPT, &irq, "injecting an interrupt");
         ++exits_.injected_interrupts;
-        injection_in_flight_ = true;
-        halted_ = false;
+        interrupt_in_flight_ = uint8_t(irq.irq);
         return true;
     }
     auto deadline = machine_.next_timer_deadline();
@@ -365,6 +566,32 @@ void KvmAccelerator::handle_mmio() {
         ++exits_.mmio_reads;
         uint64_t value = machine_.mmio_read(0, mmio.phys_addr, mmio.len);
         std::memcpy(mmio.data, &value, mmio.len);
+    }
+}
+
+void KvmAccelerator::handle_msr_access() {
+    kvm_run& run = vcpu_->run();
+    ++exits_.msr_accesses;
+    run.msr.error = 0;
+    if (run.msr.index != kMsrLstar) {
+        run.msr.error = 1; // #GP, as for an MSR that does not exist
+        return;
+    }
+    if (run.exit_reason == KVM_EXIT_X86_RDMSR) {
+        run.msr.data = guest_lstar_;
+    } else if (is_canonical(run.msr.data)) {
+        guest_lstar_ = run.msr.data;
+        // A kernel sets its entry points up together: if it has loaded TR
+        // (LTR) under KVM, that TR must be hidden again now.
+        kvm_sregs sregs{};
+        kvm_ioctl(vcpu_->fd(), KVM_GET_SREGS, &sregs, "reading the segment registers");
+        if (sregs.tr.base != kUnmappableTrBase) {
+            guest_tr_base_ = sregs.tr.base;
+            sregs.tr.base = kUnmappableTrBase;
+            kvm_ioctl(vcpu_->fd(), KVM_SET_SREGS, &sregs, "hiding the guest's TR base");
+        }
+    } else {
+        run.msr.error = 1;
     }
 }
 

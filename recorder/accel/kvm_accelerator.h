@@ -9,6 +9,21 @@
 // emulate (the nested KVM here refuses INT3, POPCNT, ... in guest kernel
 // mode) is executed by krr's emulator on the same state and memory.
 //
+// Entries to the kernel from user mode on PVM (docs/kvm.md, "This host's
+// KVM"): that KVM completes SYSCALL from CPL 3 only halfway (RIP = LSTAR,
+// CPL still 3) and turns INT n into #UD. The accelerator therefore hands
+// KVM a TR whose base no guest can map, so that every event from user
+// mode fails at its stack switch and KVM stops with KVM_EXIT_SHUTDOWN
+// before the guest sees anything, and an LSTAR no guest can map, so that
+// the half-done SYSCALL is such an event (its first fetch faults); the
+// guest's RDMSR and WRMSR of LSTAR come to the loop, which answers them
+// with the guest's own value. The loop then completes that entry with krr's
+// emulator on the guest's real state, exactly as the CPU would (and as
+// replay does), and resumes KVM in kernel mode. Interrupts are not handed
+// to this KVM at all: the loop delivers them with the emulator at an exit
+// where the guest can take them. The guest's own TR base and LSTAR are
+// CpuState's; only KVM sees the others.
+//
 // Device time under KVM (until the recorded clock of issue 7 part 3): the
 // host's monotonic clock since run() began, in the machine's instruction
 // units (VirtualClock: 4 ns each), added to the count the machine had
@@ -25,6 +40,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 namespace krr {
 
@@ -41,9 +57,20 @@ struct KvmExitCounts {
     // Instructions KVM refused to emulate (KVM_INTERNAL_ERROR_EMULATION)
     // and krr's emulator executed instead.
     uint64_t emulated_instructions = 0;
+    // The guest's RDMSR/WRMSR of LSTAR, answered by krr (PVM only).
+    uint64_t msr_accesses = 0;
+    // PVM only (see above): SYSCALLs and exceptions (INT n included) from
+    // user mode that krr completed, one KVM_EXIT_SHUTDOWN each, and the
+    // interrupts and NMIs krr delivered itself at an exit.
+    uint64_t syscalls_completed = 0;
+    uint64_t exceptions_delivered = 0;
+    uint64_t interrupts_delivered = 0;
+    uint64_t user_entries() const {
+        return syscalls_completed + exceptions_delivered + interrupts_delivered;
+    }
     uint64_t total() const {
         return port_reads + port_writes + mmio_reads + mmio_writes + halts + interrupt_windows +
-               kicks + emulated_instructions;
+               kicks + emulated_instructions + msr_accesses + user_entries();
     }
 };
 
@@ -66,20 +93,35 @@ public:
     void request_stop() { stop_requested_ = true; }
 
     const KvmExitCounts& exit_counts() const { return exits_; }
+    // Whether entries from user mode are completed by krr (this KVM is PVM).
+    bool completes_user_entries() const { return completes_user_entries_; }
     // The machine's time in instruction units (see above).
     uint64_t clock_count() const;
 
 private:
     AcceleratorStop run_loop(const std::atomic<bool>* interrupt);
-    void inject_pending_interrupt();
+    // False (with `stop` set) when delivering it here triple-faulted.
+    bool inject_pending_interrupt(AcceleratorStop& stop);
     // Executes the instruction KVM refused in krr's emulator; false (with
     // `stop` set) when the emulator cannot either.
     bool emulate_refused_instruction(AcceleratorStop& stop);
+    // After a KVM_EXIT_SHUTDOWN on PVM: completes the entry from user mode
+    // KVM gave up on (the half-done SYSCALL, or the faulting instruction)
+    // in krr's emulator. False (with `stop` set) for a real triple fault.
+    bool complete_user_entry(AcceleratorStop& stop);
+    // On PVM: delivers the machine's pending interrupt (or an NMI) with
+    // krr's emulator when the guest can take it now.
+    enum class Delivery { Delivered, NotNow, TripleFault };
+    Delivery deliver_in_emulator(bool nmi, AcceleratorStop& stop);
+    // The vCPU's state to and from KVM, with the TR base KVM is shown.
+    void write_state(const CpuState& cpu);
+    CpuState read_state();
     // One step of waiting in HLT: inject what woke it, or sleep towards the
     // next device deadline. False (with `stop` set) when nothing can wake it.
     bool wait_while_halted(AcceleratorStop& stop);
     void handle_io();
     void handle_mmio();
+    void handle_msr_access();
     void arm_kick();
     // Completes an exit KVM has not finished (an IN's value, an MMIO read)
     // without entering the guest, so the state read back is between
@@ -92,9 +134,18 @@ private:
     KvmExitCounts exits_;
     bool stop_requested_ = false;
     bool halted_ = false;
-    // An interrupt was handed to KVM_INTERRUPT and no guest entry has
-    // delivered it yet.
-    bool injection_in_flight_ = false;
+    // An interrupt (its vector) or an NMI was handed to KVM and no guest
+    // entry has delivered it yet.
+    std::optional<uint8_t> interrupt_in_flight_;
+    bool nmi_in_flight_ = false;
+    bool completes_user_entries_ = false;
+    // krr has written the vCPU's state since the last exit, and whether
+    // that state can take an interrupt.
+    bool state_written_ = false;
+    bool interruptible_as_written_ = false;
+    // The guest's TR base and LSTAR while KVM is shown others.
+    uint64_t guest_tr_base_ = 0;
+    uint64_t guest_lstar_ = 0;
     uint64_t clock_base_ = 0;
     uint64_t clock_at_stop_ = 0;
     std::chrono::steady_clock::time_point started_;

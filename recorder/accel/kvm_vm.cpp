@@ -143,6 +143,29 @@ std::unique_ptr<KvmVcpu> KvmVm::create_vcpu(uint32_t id) {
     return std::make_unique<KvmVcpu>(std::move(fd), run_size_);
 }
 
+void KvmVm::trap_msr_accesses(uint32_t msr) {
+    if (ioctl(kvm_.get(), KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) <= 0)
+        throw Error("KVM: trapping the guest's accesses to MSR " + std::to_string(msr),
+                    "KVM_CAP_X86_MSR_FILTER is missing");
+    kvm_enable_cap cap{};
+    cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+    cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
+    kvm_ioctl(vm_.get(), KVM_ENABLE_CAP, &cap, "sending filtered MSR accesses to user space");
+    // One MSR, its bit clear: denied to KVM, so it exits to user space.
+    static uint8_t denied = 0;
+    kvm_msr_filter filter{};
+    filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+    filter.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+    filter.ranges[0].nmsrs = 1;
+    filter.ranges[0].base = msr;
+    filter.ranges[0].bitmap = &denied;
+    kvm_ioctl(vm_.get(), KVM_X86_SET_MSR_FILTER, &filter, "setting the MSR filter");
+}
+
+bool kvm_is_pvm() {
+    return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
 bool KvmVcpu::set_tsc_khz(uint32_t khz) {
     return ioctl(fd(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz)) == 0;
 }

@@ -111,10 +111,21 @@ public:
     std::unique_ptr<KvmVcpu> create_vcpu(uint32_t id);
     int fd() const { return vm_.get(); }
 
+    // The guest's RDMSR and WRMSR of `msr` leave KVM_RUN with
+    // KVM_EXIT_X86_RDMSR / KVM_EXIT_X86_WRMSR for user space to answer
+    // (KVM_X86_SET_MSR_FILTER); other MSRs stay KVM's. KVM_GET/SET_MSRS
+    // are not affected.
+    void trap_msr_accesses(uint32_t msr);
+
 private:
     KvmFd kvm_;
     KvmFd vm_;
     size_t run_size_ = 0;
 };
+
+// Whether the host's KVM is PVM, the Pagetable-based Virtual Machine
+// (kvm_pvm loaded): it runs guests at the underlying CPL 3 and does not
+// complete a SYSCALL from the guest's user mode (docs/kvm.md).
+bool kvm_is_pvm();
 
 } // namespace krr

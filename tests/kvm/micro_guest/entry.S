@@ -45,6 +45,7 @@ isr_\vector:
     stub 19, 0
     stub 32, 0
     stub 39, 0
+    stub 128, 0
 
 isr_common:
     pushq %rax
@@ -105,20 +106,42 @@ enter_user:
     pushq %rdi
     iretq
 
+/* SYSCALL's entry (LSTAR): at CPL 0 on the user's stack with interrupts
+ * off (SFMASK). Switch to the syscall stack, call
+ * syscall_dispatch(rdi, rsi, rdx), return its RAX with SYSRET. */
+    .globl syscall_entry
+syscall_entry:
+    mov %rsp, syscall_user_rsp(%rip)
+    lea syscall_stack_top(%rip), %rsp
+    pushq %rcx
+    pushq %r11
+    cld
+    call syscall_dispatch
+    popq %r11
+    popq %rcx
+    mov syscall_user_rsp(%rip), %rsp
+    sysretq
+
     .section .rodata
     .globl isr_vectors, isr_entries
     .balign 8
 isr_vectors:
-    .byte 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 32, 39
+    .byte 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 32, 39, 128
     .balign 8
 isr_entries:
     .quad isr_0, isr_1, isr_2, isr_3, isr_4, isr_5, isr_6, isr_7, isr_8, isr_9
     .quad isr_10, isr_11, isr_12, isr_13, isr_14, isr_15, isr_16, isr_17, isr_18, isr_19
-    .quad isr_32, isr_39
+    .quad isr_32, isr_39, isr_128
 
     .bss
     .balign 16
     .skip 16384
 stack_top:
+    .balign 16
+    .skip 8192
+syscall_stack_top:
+    .balign 8
+syscall_user_rsp:
+    .skip 8
 
     .section .note.GNU-stack, "", @progbits

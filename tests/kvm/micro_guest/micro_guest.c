@@ -43,11 +43,13 @@ struct idt_gate {
 
 extern const uint8_t isr_vectors[];
 extern void (*const isr_entries[])(void);
-enum { ISR_COUNT = 22 };
+enum { ISR_COUNT = 23 };
 void spin_until_tick(uint32_t target);
 void micro_main(void);
 void interrupt_dispatch(struct interrupt_frame* frame);
 void enter_user(void (*rip)(void), void* rsp) __attribute__((noreturn));
+void syscall_entry(void);
+uint64_t syscall_dispatch(uint64_t number, uint64_t first, uint64_t second);
 static void user_main(void);
 
 /* User mode ends when the timer, interrupting it, reaches this tick. */
@@ -56,14 +58,16 @@ enum { USER_TICKS = 80 };
 volatile uint32_t ticks;
 volatile uint64_t spin_counter;
 static volatile uint32_t breakpoints, invalid_opcodes, spurious;
+/* What the entries from user mode saw (interrupt_dispatch). */
+static volatile uint64_t user_gp_error = ~0ULL, user_gp_cs, user_pf_address, user_pf_error = ~0ULL,
+                         user_int80_cs;
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 static uint64_t counter_at_user_entry;
 
 /* A GDT with user segments (in SYSCALL/SYSRET's layout: user CS 0x33, SS
- * 0x2b) and a 64-bit TSS whose RSP0 is the stack interrupts from user mode
- * switch to. User mode is left only by interrupts: on the nested KVM this
- * is developed on, SYSCALL reaches LSTAR still at CPL 3 and INT n from CPL 3
- * does nothing (docs/kvm.md). */
+ * 0x2b) and a 64-bit TSS whose RSP0 is the stack interrupts and exceptions
+ * from user mode switch to. These entries (and SYSCALL) are what the KVM
+ * backend completes itself on PVM (docs/kvm.md). */
 struct __attribute__((packed)) tss64 {
     uint32_t reserved0;
     uint64_t rsp[3];
@@ -93,6 +97,19 @@ static inline uint32_t inl(uint16_t port) {
     uint32_t value;
     __asm__ volatile("inl %1, %0" : "=a"(value) : "Nd"(port));
     return value;
+}
+#define MSR_EFER 0xc0000080u
+#define MSR_STAR 0xc0000081u
+#define MSR_LSTAR 0xc0000082u
+#define MSR_SFMASK 0xc0000084u
+#define EFER_SCE 1u
+static inline uint64_t rdmsr(uint32_t msr) {
+    uint32_t low, high;
+    __asm__ volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(msr));
+    return ((uint64_t)high << 32) | low;
+}
+static inline void wrmsr(uint32_t msr, uint64_t value) {
+    __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)));
 }
 static inline uint64_t rdtsc(void) {
     uint32_t low, high;
@@ -178,16 +195,37 @@ void interrupt_dispatch(struct interrupt_frame* frame) {
         ++invalid_opcodes;
         frame->rip += 2; /* skip the UD2 */
         return;
+    case 13:
+        if ((frame->cs & 3) != 3)
+            break;
+        /* user_main's port read (two bytes: in $0x80, %al) */
+        user_gp_error = frame->error_code;
+        user_gp_cs = frame->cs;
+        frame->rip += 2;
+        return;
+    case 14:
+        if ((frame->cs & 3) != 3)
+            break;
+        /* user_main's read beyond the mapped 4 GiB (two bytes: mov (%rax), %al) */
+        __asm__ volatile("mov %%cr2, %0" : "=r"(user_pf_address));
+        user_pf_error = frame->error_code;
+        frame->rip += 2;
+        return;
+    case 128:
+        user_int80_cs = frame->cs;
+        frame->rax += 1;
+        return;
     default:
-        put_string("unexpected exception ");
-        put_decimal(frame->vector);
-        put_string(" error code ");
-        put_hex(frame->error_code);
-        put_string(" at ");
-        put_hex(frame->rip);
-        put_string("\n");
-        finish(100 + (uint32_t)frame->vector);
+        break;
     }
+    put_string("unexpected exception ");
+    put_decimal(frame->vector);
+    put_string(" error code ");
+    put_hex(frame->error_code);
+    put_string(" at ");
+    put_hex(frame->rip);
+    put_string("\n");
+    finish(100 + (uint32_t)frame->vector);
 }
 
 static void set_up_idt(void) {
@@ -197,7 +235,8 @@ static void set_up_idt(void) {
         gate->offset_low = (uint16_t)handler;
         gate->selector = 0x10;
         gate->ist = 0;
-        gate->attributes = 0x8e; /* present, DPL 0, 64-bit interrupt gate */
+        /* present, 64-bit interrupt gate, DPL 0 (3 for INT 0x80) */
+        gate->attributes = isr_vectors[i] == 128 ? 0xee : 0x8e;
         gate->offset_middle = (uint16_t)(handler >> 16);
         gate->offset_high = (uint32_t)(handler >> 32);
         gate->zero = 0;
@@ -228,12 +267,76 @@ static void set_up_user_mode(void) {
     } gdtr = {sizeof gdt - 1, (uint64_t)(uintptr_t)gdt};
     __asm__ volatile("lgdt %0" : : "m"(gdtr));
     __asm__ volatile("ltr %w0" : : "r"(0x38));
+
+    /* SYSCALL to syscall_entry at CS 0x10, SYSRET to CS 0x33; IF, TF, DF,
+     * AC and NT cleared on entry, as Linux does. */
+    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+    wrmsr(MSR_STAR, (0x23ULL << 48) | (0x10ULL << 32));
+    wrmsr(MSR_LSTAR, (uint64_t)(uintptr_t)syscall_entry);
+    wrmsr(MSR_SFMASK, 0x47700);
+}
+
+enum { SYS_ADD_ONE = 1, SYS_REPORT = 2 };
+
+static uint64_t user_syscall(uint64_t number, uint64_t first, uint64_t second) {
+    uint64_t result;
+    __asm__ volatile("syscall"
+                     : "=a"(result)
+                     : "D"(number), "S"(first), "d"(second)
+                     : "rcx", "r11", "memory");
+    return result;
+}
+
+static uint16_t code_selector(void) {
+    uint16_t cs;
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    return cs;
+}
+
+/* Called from syscall_entry at CPL 0 with interrupts off. */
+uint64_t syscall_dispatch(uint64_t number, uint64_t first, uint64_t second) {
+    switch (number) {
+    case SYS_ADD_ONE:
+        /* The handler's CS in the upper half: it ran at CPL 0. */
+        return first + 1 + ((uint64_t)code_selector() << 32);
+    case SYS_REPORT:
+        put_string("user mode: syscall ");
+        put_decimal(first & 0xffffffff);
+        put_string(" from cs ");
+        put_hex(second);
+        put_string(", handler cs ");
+        put_hex(first >> 32);
+        put_string("\nuser mode: #gp from cs ");
+        put_hex(user_gp_cs);
+        put_string(" error ");
+        put_hex(user_gp_error);
+        put_string(", #pf at ");
+        put_hex(user_pf_address);
+        put_string(" error ");
+        put_hex(user_pf_error);
+        put_string(", int 0x80 from cs ");
+        put_hex(user_int80_cs);
+        put_string("\n");
+        return 0;
+    }
+    return ~0ULL;
 }
 
 /* At CPL 3: native speed under a nested KVM whose kernel mode is emulated.
  * The same loop as in kernel mode, with timer interrupts arriving from user
  * mode (through the TSS's RSP0). */
 static void user_main(void) {
+    /* Entries to CPL 0 and back: SYSCALL/SYSRET, #GP (a port read without
+     * I/O permission), #PF (beyond the identity-mapped 4 GiB), INT 0x80
+     * (a DPL 3 gate; its handler adds one to RAX). */
+    uint64_t added = user_syscall(SYS_ADD_ONE, 41, 0);
+    uint64_t cs_after_sysret = code_selector();
+    __asm__ volatile("in $0x80, %%al" : : : "rax");
+    uint64_t unmapped = 0x100000000ULL;
+    __asm__ volatile("mov (%%rax), %%al" : "+a"(unmapped));
+    uint64_t rax = 7;
+    __asm__ volatile("int $0x80" : "+a"(rax));
+    user_syscall(SYS_REPORT, added + (rax == 8 ? 0 : 1000), cs_after_sysret);
     spin_until_tick(USER_TICKS);
     for (;;)
         ++spin_counter;
