@@ -23,6 +23,22 @@ namespace krr {
 
 namespace {
 
+// Adds the time from its construction to its destruction to `total_ns`.
+class TimeSpent {
+public:
+    explicit TimeSpent(uint64_t& total_ns)
+        : total_ns_(total_ns), start_(std::chrono::steady_clock::now()) {}
+    ~TimeSpent() {
+        total_ns_ += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - start_)
+                                  .count());
+    }
+
+private:
+    uint64_t& total_ns_;
+    std::chrono::steady_clock::time_point start_;
+};
+
 // Longest time in KVM_RUN without a look at devices and stop requests.
 constexpr uint64_t kMaxSliceNs = 10'000'000;
 // Shortest kick delay: a deadline already due fires at the loop's top.
@@ -177,7 +193,8 @@ AcceleratorStop KvmAccelerator::run(const std::atomic<bool>* interrupt) {
                 " SYSCALLs and " + std::to_string(exits_.exceptions_delivered) +
                 " exceptions from user mode, delivered " +
                 std::to_string(exits_.interrupts_delivered) + " interrupts, answered " +
-                std::to_string(exits_.msr_accesses) + " LSTAR accesses in " +
+                std::to_string(exits_.msr_accesses) + " LSTAR accesses (" +
+                std::to_string(exits_.user_entry_ns / 1000) + " us in all) in " +
                 std::to_string(
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started_)
                         .count()) +
@@ -328,6 +345,7 @@ bool KvmAccelerator::emulate_refused_instruction(AcceleratorStop& stop) {
 }
 
 KvmAccelerator::Delivery KvmAccelerator::deliver_in_emulator(bool nmi, AcceleratorStop& stop) {
+    TimeSpent time(exits_.user_entry_ns);
     // An NMI is taken whatever RFLAGS.IF says; an interrupt needs IF set
     // and no interrupt shadow, read from KVM now (an exit's own fields may
     // be older than the guest's state after a kick).
@@ -365,6 +383,7 @@ KvmAccelerator::Delivery KvmAccelerator::deliver_in_emulator(bool nmi, Accelerat
 }
 
 bool KvmAccelerator::complete_user_entry(AcceleratorStop& stop) {
+    TimeSpent time(exits_.user_entry_ns);
     VcpuState& vcpu = machine_.vcpu(0);
     vcpu.cpu = read_state();
     CpuState& cpu = vcpu.cpu;

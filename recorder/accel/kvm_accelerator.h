@@ -65,6 +65,9 @@ struct KvmExitCounts {
     uint64_t syscalls_completed = 0;
     uint64_t exceptions_delivered = 0;
     uint64_t interrupts_delivered = 0;
+    // Host time spent completing and delivering those (reading the state,
+    // the emulator, writing it back), in nanoseconds.
+    uint64_t user_entry_ns = 0;
     uint64_t user_entries() const {
         return syscalls_completed + exceptions_delivered + interrupts_delivered;
     }
