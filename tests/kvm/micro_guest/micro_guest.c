@@ -274,6 +274,10 @@ static void set_up_user_mode(void) {
     wrmsr(MSR_STAR, (0x23ULL << 48) | (0x10ULL << 32));
     wrmsr(MSR_LSTAR, (uint64_t)(uintptr_t)syscall_entry);
     wrmsr(MSR_SFMASK, 0x47700);
+    /* What a guest reads back is its own value whatever KVM is shown. */
+    put_string(rdmsr(MSR_LSTAR) == (uint64_t)(uintptr_t)syscall_entry
+                   ? "syscall: lstar reads back as written\n"
+                   : "syscall: lstar reads back changed\n");
 }
 
 enum { SYS_ADD_ONE = 1, SYS_REPORT = 2 };
