@@ -24,6 +24,9 @@ CommandSpec record_command() {
     spec.options = guest_run_option_specs();
     spec.options.insert(spec.options.begin(),
                         {"output", 'o', "TRACE", "the trace directory to create (must not exist)"});
+    spec.options.push_back({"seed", 0, "S",
+                            "vary the run: hold interrupts back and, with --smp, vary the "
+                            "vCPUs' turns by amounts drawn from S (replay does not need it)"});
     spec.takes_command = true;
     spec.requires_command = true;
     spec.run = [](const ParsedArgs& args) {
@@ -37,6 +40,9 @@ CommandSpec record_command() {
         }
         GuestRunOptions options = guest_run_options(args);
         options.record_path = *output;
+        if (auto seed = args.get_u64("seed")) {
+            options.interrupt_jitter_seed = *seed;
+        }
         // Progress on a terminal, when the console is not going to it too.
         if (isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO)) {
             options.progress = [](uint64_t instructions, bool recording) {

@@ -13,6 +13,20 @@ uint64_t register_hash(const VcpuState& state) {
     return checksum64(trace::encode_vcpu_state(state));
 }
 
+uint64_t machine_register_hash(std::span<const VcpuState> vcpus) {
+    if (vcpus.size() == 1) {
+        return register_hash(vcpus[0]);
+    }
+    std::vector<uint8_t> hashes;
+    for (const VcpuState& vcpu : vcpus) {
+        const uint64_t h = register_hash(vcpu);
+        for (int i = 0; i < 8; ++i) {
+            hashes.push_back(static_cast<uint8_t>(h >> (8 * i)));
+        }
+    }
+    return checksum64(hashes);
+}
+
 std::vector<uint64_t> page_hashes(const GuestMemory& memory) {
     const uint64_t pages = memory.size() / kPageSize;
     std::vector<uint64_t> out(pages);

@@ -14,11 +14,15 @@
 #include "guest-model/machine_state.h"
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace krr {
 
 uint64_t register_hash(const VcpuState& state);
+// Every vCPU's: with one vCPU its register_hash, with several a hash of
+// theirs in order.
+uint64_t machine_register_hash(std::span<const VcpuState> vcpus);
 std::vector<uint64_t> page_hashes(const GuestMemory& memory);
 uint64_t memory_hash(const std::vector<uint64_t>& pages);
 

@@ -227,9 +227,8 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     if (options.flat_boot && !options.image.kernel) {
         throw Error("boot", "--boot flat needs the image as --kernel PATH");
     }
-    if (options.vcpus != 1 && (kvm || options.record_path || options.interrupt_jitter_seed)) {
-        throw Error("smp", "several vCPUs run only under the emulator and without recording so "
-                           "far (docs/smp.md)");
+    if (options.vcpus != 1 && kvm) {
+        throw Error("smp", "several vCPUs run only under the emulator so far (docs/smp.md)");
     }
     MachineConfig config;
     config.memory_bytes = options.memory_bytes;
@@ -450,8 +449,11 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     }
     result.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    result.instructions = machine.vcpu(0).instructions_retired;
-    result.halted_instructions = emulator.skipped_while_halted();
+    result.instructions = emulator.machine_instructions();
+    result.halted_instructions = 0;
+    for (unsigned i = 0; i < machine.vcpu_count(); ++i) {
+        result.halted_instructions += emulator.skipped_while_halted(i);
+    }
     if (kvm_run) {
         const KvmExitCounts& e = kvm_run->exit_counts();
         result.kvm_exits = {{"port read", e.port_reads},

@@ -2,15 +2,18 @@
 
 #include "guest-model/byte_codec.h"
 #include "guest-model/state_hash.h"
+#include "guest-model/trace/emulator_clock_state.h"
 #include "guest-model/trace/snapshot_codec.h"
 
 namespace krr {
 
-trace::StateHashRecord state_hash_record(const VcpuState& vcpu, const GuestMemory& memory) {
+trace::StateHashRecord state_hash_record(std::span<const VcpuState> vcpus, unsigned current,
+                                         uint64_t machine_instructions, const GuestMemory& memory) {
+    const VcpuState& vcpu = vcpus[current];
     trace::StateHashRecord h;
     h.vcpu = vcpu.id;
-    h.instruction_count = vcpu.instructions_retired;
-    h.register_hash = register_hash(vcpu);
+    h.instruction_count = machine_instructions;
+    h.register_hash = machine_register_hash(vcpus);
     h.page_hashes = page_hashes(memory);
     h.memory_hash = memory_hash(h.page_hashes);
     h.vcpu_state = trace::encode_vcpu_state(vcpu);
@@ -19,7 +22,7 @@ trace::StateHashRecord state_hash_record(const VcpuState& vcpu, const GuestMemor
 
 TraceRecorder::TraceRecorder(const std::string& path, trace::TraceMetadata metadata,
                              Machine& machine, EmulatorAccelerator& accelerator)
-    : machine_(machine) {
+    : machine_(machine), accelerator_(accelerator) {
     // Replay starts with an empty TLB; so must the recorded run from here,
     // because cached translations are guest-visible (an accessed bit the
     // guest cleared without INVLPG is not set again through a cached one).
@@ -33,11 +36,10 @@ TraceRecorder::TraceRecorder(const std::string& path, trace::TraceMetadata metad
     for (const trace::DeviceState& device : machine.save_devices()) {
         writer_->write_device(device);
     }
-    ByteWriter clock;
-    clock.u64(accelerator.skipped_while_halted());
-    writer_->write_device({kEmulatorClockDevice, clock.take()});
+    writer_->write_device(
+        {kEmulatorClockDevice, trace::encode_emulator_clock(accelerator.clock_state())});
     writer_->finish_snapshot();
-    start_instruction_ = machine.vcpu(0).instructions_retired;
+    start_instruction_ = accelerator.machine_instructions();
     pending_console_.instruction_count = start_instruction_;
 }
 
@@ -66,7 +68,7 @@ void TraceRecorder::input(const trace::InputRecord& record) {
 
 void TraceRecorder::console(uint8_t byte) {
     if (pending_console_.bytes.empty()) {
-        pending_console_.instruction_count = machine_.vcpu(0).instructions_retired;
+        pending_console_.instruction_count = accelerator_.machine_instructions();
     }
     pending_console_.bytes.push_back(byte);
     if (byte == '\n' || pending_console_.bytes.size() >= 4096) {
@@ -76,7 +78,12 @@ void TraceRecorder::console(uint8_t byte) {
 
 void TraceRecorder::checkpoint() {
     flush_console();
-    writer_->append(state_hash_record(machine_.vcpu(0), machine_.memory()));
+    std::vector<VcpuState> vcpus;
+    for (unsigned i = 0; i < machine_.vcpu_count(); ++i) {
+        vcpus.push_back(machine_.vcpu(i));
+    }
+    writer_->append(state_hash_record(vcpus, accelerator_.current_vcpu(),
+                                      accelerator_.machine_instructions(), machine_.memory()));
 }
 
 void TraceRecorder::finish(const std::string& reason, std::optional<uint32_t> exit_status) {
@@ -84,7 +91,7 @@ void TraceRecorder::finish(const std::string& reason, std::optional<uint32_t> ex
     trace::RecordEnd end;
     end.reason = reason;
     end.exit_status = exit_status;
-    end.final_instruction_count = machine_.vcpu(0).instructions_retired;
+    end.final_instruction_count = accelerator_.machine_instructions();
     writer_->finish(end);
     finished_ = true;
 }

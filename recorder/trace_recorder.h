@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ private:
 
     std::unique_ptr<trace::TraceWriter> writer_;
     Machine& machine_;
+    EmulatorAccelerator& accelerator_;
     trace::ConsoleRecord pending_console_;
     uint64_t inputs_ = 0;
     uint64_t start_instruction_ = 0;
@@ -56,6 +58,9 @@ private:
 };
 
 // The state hash record of vCPU 0 and the machine's memory, with detail.
-trace::StateHashRecord state_hash_record(const VcpuState& vcpu, const GuestMemory& memory);
+// The state hash at the machine's count `machine_instructions`: every vCPU's
+// registers, the memory, and the detail of the vCPU running (`current`).
+trace::StateHashRecord state_hash_record(std::span<const VcpuState> vcpus, unsigned current,
+                                         uint64_t machine_instructions, const GuestMemory& memory);
 
 } // namespace krr

@@ -43,6 +43,12 @@ std::string input_kind_name(uint8_t kind) {
         return "nmi";
     case InputKind::ClockSkip:
         return "clock-skip";
+    case InputKind::VcpuSwitch:
+        return "vcpu-switch";
+    case InputKind::VcpuInit:
+        return "vcpu-init";
+    case InputKind::VcpuStartup:
+        return "vcpu-startup";
     }
     return "input " + std::to_string(kind);
 }

@@ -28,10 +28,17 @@ enum class InputKind : uint8_t {
     // Virtual time a halted vCPU skipped to reach its next timer event
     // (value: instructions' worth of time). Replay has no timers to ask.
     ClockSkip = 8,
+    // Several vCPUs (docs/smp.md): from here on vCPU `vcpu` executes.
+    VcpuSwitch = 9,
+    // INIT and STARTUP (vector in `address`) reached vCPU `vcpu`.
+    VcpuInit = 10,
+    VcpuStartup = 11,
 };
 std::string input_kind_name(uint8_t kind); // "port-read", ... or "input N"
 
-// A nondeterministic value the guest received.
+// A nondeterministic value the guest received. `instruction_count` is the
+// machine's count: the instructions retired by all vCPUs together (with one
+// vCPU, its own count), which orders the log.
 struct InputRecord {
     uint8_t kind = 0; // InputKind
     uint32_t vcpu = 0;

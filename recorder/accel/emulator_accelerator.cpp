@@ -2,6 +2,7 @@
 
 #include "guest-model/virtual_clock.h"
 #include "replay-engine/mmu/guest_fault.h"
+#include "replay-engine/system/cpu_startup.h"
 
 #include <algorithm>
 
@@ -39,7 +40,23 @@ uint64_t EmulatorAccelerator::clock_count(unsigned vcpu) const {
     return machine_.vcpu(vcpu).instructions_retired + schedule_[vcpu].skipped;
 }
 
-uint64_t EmulatorAccelerator::total_retired() const {
+trace::EmulatorClockState EmulatorAccelerator::clock_state() const {
+    trace::EmulatorClockState state;
+    state.current = current_;
+    for (unsigned i = 0; i < schedule_.size(); ++i) {
+        const VcpuSchedule& s = schedule_[i];
+        trace::VcpuClockState v{s.skipped, s.waiting_for_startup, s.nmi_requested, s.deliveries,
+                                s.last_retired_rip};
+        if (i == current_) {
+            v.deliveries = interpreter_->deliveries_since_retire();
+            v.last_retired_rip = interpreter_->last_retired_rip();
+        }
+        state.vcpus.push_back(v);
+    }
+    return state;
+}
+
+uint64_t EmulatorAccelerator::machine_instructions() const {
     uint64_t total = 0;
     for (unsigned i = 0; i < schedule_.size(); ++i) {
         total += machine_.vcpu(i).instructions_retired;
@@ -61,20 +78,25 @@ void EmulatorAccelerator::device_access_done() {
 void EmulatorAccelerator::report(trace::InputKind kind, uint64_t address, int size,
                                  uint64_t value) {
     if (input_observer_) {
-        const VcpuState& vcpu = machine_.vcpu(current_);
         input_observer_(trace::InputRecord{static_cast<uint8_t>(kind), current_,
-                                           vcpu.instructions_retired, vcpu.cpu.rip, address,
-                                           static_cast<uint8_t>(size), value});
+                                           machine_instructions(), machine_.vcpu(current_).cpu.rip,
+                                           address, static_cast<uint8_t>(size), value});
+    }
+}
+
+void EmulatorAccelerator::report_for(unsigned vcpu, trace::InputKind kind, uint64_t address) {
+    if (input_observer_) {
+        input_observer_(trace::InputRecord{static_cast<uint8_t>(kind), vcpu, machine_instructions(),
+                                           machine_.vcpu(vcpu).cpu.rip, address, 0, 0});
     }
 }
 
 void EmulatorAccelerator::report_skip(unsigned vcpu, uint64_t instructions) {
     schedule_[vcpu].skipped += instructions;
     if (input_observer_) {
-        const VcpuState& state = machine_.vcpu(vcpu);
         input_observer_(trace::InputRecord{static_cast<uint8_t>(trace::InputKind::ClockSkip), vcpu,
-                                           state.instructions_retired, state.cpu.rip, 0, 8,
-                                           instructions});
+                                           machine_instructions(), machine_.vcpu(vcpu).cpu.rip, 0,
+                                           8, instructions});
     }
 }
 
@@ -147,7 +169,7 @@ std::optional<unsigned> EmulatorAccelerator::choose_vcpu() const {
         }
     }
     if (runnable(current_) &&
-        (!smallest_other || clock_count(current_) < *smallest_other + kQuantum)) {
+        (!smallest_other || clock_count(current_) < *smallest_other + quantum_)) {
         return current_;
     }
     return smallest;
@@ -158,7 +180,13 @@ void EmulatorAccelerator::switch_to(unsigned vcpu) {
     left.deliveries = interpreter_->deliveries_since_retire();
     left.last_retired_rip = interpreter_->last_retired_rip();
     const uint64_t waker_clock = clock_count(current_);
+    report_for(vcpu, trace::InputKind::VcpuSwitch, 0);
     current_ = vcpu;
+    if (turn_seed_) {
+        // With a seed, each turn's quantum is drawn from [Q/2, 3Q/2).
+        turn_seed_ = turn_seed_ * 6364136223846793005ULL + 1442695040888963407ULL;
+        quantum_ = kQuantum / 2 + (turn_seed_ >> 33) % kQuantum;
+    }
     VcpuSchedule& next = schedule_[vcpu];
     interpreter_->switch_vcpu(machine_.vcpu(vcpu), next.deliveries, next.last_retired_rip);
     // A vCPU that slept while others ran wakes at their time, not at its own.
@@ -167,36 +195,10 @@ void EmulatorAccelerator::switch_to(unsigned vcpu) {
     }
 }
 
-// INIT puts a vCPU into its reset state, waiting for STARTUP (SDM vol. 3,
-// 9.1.1 and 10.4.4); MSRs other than EFER and the APIC base keep their values.
+// INIT puts a vCPU into its reset state, waiting for STARTUP.
 void EmulatorAccelerator::init_vcpu(unsigned vcpu) {
-    CpuState& cpu = machine_.vcpu(vcpu).cpu;
-    const ModelSpecificRegisters msr = cpu.msr;
-    cpu = CpuState{};
-    cpu.msr = msr;
-    cpu.msr.efer = 0;
-    for (Segment& s : cpu.seg) {
-        s.limit = 0xffff;
-        s.type = 3;
-        s.s = 1;
-        s.present = 1;
-    }
-    cpu.seg[CS].selector = 0xf000;
-    cpu.seg[CS].base = 0xffff0000;
-    cpu.seg[CS].type = 0xb;
-    cpu.ldtr.limit = 0xffff;
-    cpu.ldtr.type = 2;
-    cpu.ldtr.present = 1;
-    cpu.tr.limit = 0xffff;
-    cpu.tr.type = 3;
-    cpu.tr.present = 1;
-    cpu.gdtr = {0, 0xffff};
-    cpu.idtr = {0, 0xffff};
-    cpu.cr0 = 0x60000010;
-    cpu.rflags = 2;
-    cpu.rip = 0xfff0;
-    cpu.dr6 = 0xffff0ff0;
-    cpu.dr7 = 0x400;
+    report_for(vcpu, trace::InputKind::VcpuInit, 0);
+    apply_init(machine_.vcpu(vcpu).cpu);
     schedule_[vcpu].waiting_for_startup = true;
     schedule_[vcpu].nmi_requested = false;
     if (vcpu == current_) {
@@ -213,10 +215,8 @@ void EmulatorAccelerator::start_vcpu(unsigned vcpu, uint8_t vector) {
     if (!s.waiting_for_startup) {
         return; // ignored unless the vCPU waits for it
     }
-    CpuState& cpu = machine_.vcpu(vcpu).cpu;
-    cpu.seg[CS].selector = static_cast<uint16_t>(vector << 8);
-    cpu.seg[CS].base = static_cast<uint64_t>(vector) << 12;
-    cpu.rip = 0;
+    report_for(vcpu, trace::InputKind::VcpuStartup, vector);
+    apply_startup(machine_.vcpu(vcpu).cpu, vector);
     s.waiting_for_startup = false;
     const uint64_t sender_clock = clock_count(current_);
     if (clock_count(vcpu) < sender_clock) {
@@ -270,7 +270,7 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
         if (stop_requested_ || (interrupt && interrupt->load(std::memory_order_relaxed))) {
             return {AcceleratorStop::Kind::StopRequested, {}};
         }
-        const uint64_t total = total_retired();
+        const uint64_t total = machine_instructions();
         if (max_instructions && total >= max_instructions) {
             return {AcceleratorStop::Kind::InstructionLimit, {}};
         }
@@ -329,8 +329,7 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
             }
         }
         if (machine_.pending_interrupt(current_, cpu.interrupts_enabled()) &&
-            (!jitter_ || vcpu.cpu.events.halted ||
-             jitter_->may_deliver(vcpu.instructions_retired))) {
+            (!jitter_ || vcpu.cpu.events.halted || jitter_->may_deliver(machine_instructions()))) {
             if (jitter_) {
                 jitter_->delivered();
             }
@@ -350,14 +349,14 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
         // Give way once a quantum ahead of the next runnable vCPU.
         for (unsigned i = 0; i < schedule_.size(); ++i) {
             if (i != current_ && runnable(i)) {
-                const uint64_t limit = clock_count(i) + kQuantum;
+                const uint64_t limit = clock_count(i) + quantum_;
                 const uint64_t now = clock_count(current_);
                 target =
                     std::min(target, vcpu.instructions_retired + (limit > now ? limit - now : 1));
             }
         }
-        if (jitter_ && jitter_->deadline() && *jitter_->deadline() > vcpu.instructions_retired) {
-            target = std::min(target, *jitter_->deadline());
+        if (jitter_ && jitter_->deadline() && *jitter_->deadline() > total) {
+            target = std::min(target, vcpu.instructions_retired + (*jitter_->deadline() - total));
         }
         if (max_instructions) {
             target = std::min(target, vcpu.instructions_retired + (max_instructions - total));

@@ -13,6 +13,7 @@
 // raised to its waker's. Secondary vCPUs wait for INIT and STARTUP.
 #pragma once
 
+#include "guest-model/trace/emulator_clock_state.h"
 #include "guest-model/trace/log_records.h"
 #include "recorder/accel/interrupt_jitter.h"
 #include "recorder/machine/machine.h"
@@ -89,12 +90,21 @@ public:
     }
     // From now on, hold each external interrupt back by a pseudorandom
     // number of instructions drawn from `seed` (interrupt_jitter.h).
-    void set_interrupt_jitter(uint64_t seed) { jitter_.emplace(seed); }
+    // With several vCPUs the seed also varies the length of each vCPU's turn.
+    void set_interrupt_jitter(uint64_t seed) {
+        jitter_.emplace(seed);
+        turn_seed_ = seed | 1;
+    }
     // A vCPU's retired instructions plus those it skipped while halted: the
     // position its time is measured in.
     uint64_t clock_count(unsigned vcpu) const;
     // The vCPU executing now (or last).
     unsigned current_vcpu() const { return current_; }
+    // The instructions retired by all vCPUs together: the machine's count,
+    // which positions the inputs of several vCPUs in one order.
+    uint64_t machine_instructions() const;
+    // What a snapshot needs besides the vCPUs' states (emulator_clock_state.h).
+    trace::EmulatorClockState clock_state() const;
 
     // CpuEnvironment
     uint64_t io_read(uint16_t port, int size) override;
@@ -116,8 +126,8 @@ private:
 
     void device_access_done();
     void report(trace::InputKind kind, uint64_t address, int size, uint64_t value);
+    void report_for(unsigned vcpu, trace::InputKind kind, uint64_t address);
     void report_skip(unsigned vcpu, uint64_t instructions);
-    uint64_t total_retired() const;
     bool interrupts_enabled(unsigned vcpu) const;
     bool runnable(unsigned vcpu) const;
     std::optional<unsigned> choose_vcpu() const;
@@ -132,6 +142,8 @@ private:
     std::unique_ptr<Interpreter> interpreter_;
     std::vector<VcpuSchedule> schedule_;
     unsigned current_ = 0;
+    uint64_t quantum_ = 10000; // instructions a vCPU may run ahead of the next
+    uint64_t turn_seed_ = 0;   // 0: every turn has the same quantum
     bool stop_requested_ = false;
     std::unordered_map<uint64_t, uint64_t>* rip_profile_ = nullptr;
     std::function<void(const trace::InputRecord&)> input_observer_;

@@ -4,11 +4,13 @@
 #include "guest-model/error.h"
 #include "guest-model/state_hash.h"
 #include "guest-model/symbols.h"
+#include "guest-model/trace/emulator_clock_state.h"
 #include "guest-model/trace/snapshot_codec.h"
 #include "guest-model/trace/trace_reader.h"
 #include "guest-model/virtual_clock.h"
 #include "replay-engine/interpreter/interpreter.h"
 #include "replay-engine/replay/checkpoint_memory.h"
+#include "replay-engine/system/cpu_startup.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -152,9 +154,17 @@ public:
     };
 
     TimelinePosition now() const {
-        return {vcpu_.instructions_retired, cursor_.inputs,
-                interpreter_->deliveries_since_retire()};
+        return {count(), cursor_.inputs, interpreter_->deliveries_since_retire()};
     }
+    // The vCPU executing, and the machine's count: every vCPU's retired
+    // instructions together (docs/smp.md); with one vCPU, its own count.
+    VcpuState& vcpu() { return vcpus_[cursor_.current]; }
+    const VcpuState& vcpu() const { return vcpus_[cursor_.current]; }
+    uint64_t count() const { return others_retired_ + vcpu().instructions_retired; }
+    // The executing vCPU's own count at machine count `machine_count`.
+    uint64_t local_count(uint64_t machine_count) const { return machine_count - others_retired_; }
+    void switch_to_vcpu(uint32_t next);
+    void refresh_others_retired();
     TimelinePosition end_position() const {
         return normalize({end_, TimelinePosition::kAllInputs, 0});
     }
@@ -173,23 +183,28 @@ public:
 
     uint64_t take_sync_input(trace::InputKind kind, uint64_t address, int size);
     void console_byte(uint8_t byte);
-    uint64_t skipped() const { return skipped_; }
+    uint64_t skipped() const { return cursor_.skipped[cursor_.current]; }
 
     trace::TraceReader trace_;
     ReplaySessionOptions options_;
     GuestMemory memory_;
-    VcpuState vcpu_;
+    // Sized once: the interpreter points into it.
+    std::vector<VcpuState> vcpus_;
+    uint64_t others_retired_ = 0; // by the vCPUs not executing
     std::unique_ptr<SessionEnvironment> environment_;
     std::unique_ptr<Interpreter> interpreter_;
     std::vector<trace::LogRecord> records_; // the whole log, RecordEnd last
     std::vector<trace::InputRecord> inputs_;
     std::optional<SymbolTable> symbols_;
 
-    // The cursor: everything a checkpoint must restore besides the vCPU.
+    // The cursor: everything a checkpoint must restore besides the vCPUs.
     struct Cursor {
         size_t next_record = 0;
         uint64_t inputs = 0;
-        uint64_t skipped = 0;
+        uint32_t current = 0;             // the vCPU executing
+        std::vector<uint64_t> skipped;    // per vCPU: time skipped while halted
+        std::vector<uint32_t> deliveries; // per vCPU not executing: its position detail
+        std::vector<uint64_t> last_retired_rips;
         uint64_t hashes = 0;
         size_t replayed_console = 0; // bytes
         size_t recorded_console = 0;
@@ -199,13 +214,12 @@ public:
         uint8_t modem_control = 0;
     };
     Cursor cursor_;
-    uint64_t& skipped_ = cursor_.skipped;
     std::string replayed_console_;
     std::string recorded_console_;
     size_t console_emitted_ = 0;
 
     struct Checkpoint {
-        VcpuState vcpu;
+        std::vector<VcpuState> vcpus;
         Cursor cursor;
         uint64_t last_retired_rip = Interpreter::kNoRip;
         // Cached translations are part of what the guest sees (accessed
@@ -282,21 +296,30 @@ private:
 ReplaySession::Impl::Impl(const std::string& path, ReplaySessionOptions options)
     : trace_(path), options_(std::move(options)), memory_(trace_.metadata().memory_size) {
     trace::LoadedSnapshot snapshot = trace_.load_snapshot(memory_);
-    if (snapshot.vcpus.size() != 1) {
-        throw Error("replay: " + path, "only single-vCPU traces can be replayed yet");
+    if (snapshot.vcpus.empty()) {
+        throw Error("replay: " + path, "the snapshot has no vCPU");
     }
-    vcpu_ = snapshot.vcpus[0];
+    vcpus_ = snapshot.vcpus;
+    const size_t n = vcpus_.size();
+    trace::EmulatorClockState clock;
+    clock.vcpus.resize(n);
     for (const trace::DeviceState& device : snapshot.devices) {
         if (device.name == kEmulatorClockDevice) {
-            ByteReader r(device.data, "the emulator clock in " + path);
-            cursor_.skipped = r.u64();
+            clock = trace::decode_emulator_clock(device.data, n, "the emulator clock in " + path);
         }
     }
+    cursor_.current = clock.current;
+    for (const trace::VcpuClockState& v : clock.vcpus) {
+        cursor_.skipped.push_back(v.skipped);
+        cursor_.deliveries.push_back(v.deliveries);
+        cursor_.last_retired_rips.push_back(v.last_retired_rip);
+    }
+    refresh_others_retired();
     trace::LogReader log = trace_.log();
     while (auto record = log.next()) {
         records_.push_back(std::move(*record));
     }
-    start_ = vcpu_.instructions_retired;
+    start_ = count();
     end_ = start_;
     for (const auto& r : records_) {
         if (const auto* e = std::get_if<trace::RecordEnd>(&r)) {
@@ -310,7 +333,9 @@ ReplaySession::Impl::Impl(const std::string& path, ReplaySessionOptions options)
     }
     environment_ = std::make_unique<SessionEnvironment>(*this);
     interpreter_ =
-        std::make_unique<Interpreter>(vcpu_, memory_, *environment_, trace_.metadata().cpuid);
+        std::make_unique<Interpreter>(vcpu(), memory_, *environment_, trace_.metadata().cpuid);
+    interpreter_->set_position_detail(cursor_.deliveries[cursor_.current],
+                                      cursor_.last_retired_rips[cursor_.current]);
     try {
         std::filesystem::path kernel(trace_.metadata().kernel.path);
         symbols_ = SymbolTable::load((kernel.parent_path() / "System.map").string());
@@ -320,10 +345,30 @@ ReplaySession::Impl::Impl(const std::string& path, ReplaySessionOptions options)
     if (options_.checkpoint_interval) {
         anchor_ = now();
         checkpoint_memory_ = std::make_unique<CheckpointMemory>(memory_, anchor_);
-        checkpoints_[anchor_] =
-            Checkpoint{vcpu_, cursor_, Interpreter::kNoRip, interpreter_->memory().tlb()};
+        checkpoints_[anchor_] = Checkpoint{vcpus_, cursor_, interpreter_->last_retired_rip(),
+                                           interpreter_->memory().tlb()};
         interpreter_->memory().start_dirty_tracking();
     }
+}
+
+void ReplaySession::Impl::refresh_others_retired() {
+    others_retired_ = 0;
+    for (size_t i = 0; i < vcpus_.size(); ++i) {
+        if (i != cursor_.current) {
+            others_retired_ += vcpus_[i].instructions_retired;
+        }
+    }
+}
+
+// A logged switch: the executing vCPU keeps its position detail; the next
+// one resumes with its own.
+void ReplaySession::Impl::switch_to_vcpu(uint32_t next) {
+    const uint32_t left = cursor_.current;
+    cursor_.deliveries[left] = interpreter_->deliveries_since_retire();
+    cursor_.last_retired_rips[left] = interpreter_->last_retired_rip();
+    cursor_.current = next;
+    refresh_others_retired();
+    interpreter_->switch_vcpu(vcpu(), cursor_.deliveries[next], cursor_.last_retired_rips[next]);
 }
 
 TimelinePosition ReplaySession::Impl::normalize(TimelinePosition p) const {
@@ -368,8 +413,12 @@ void ReplaySession::Impl::take_console(const trace::ConsoleRecord& c) {
 
 std::string ReplaySession::Impl::where() const {
     std::ostringstream o;
-    uint64_t rip = vcpu_.cpu.rip;
-    o << "instruction " << vcpu_.instructions_retired << ", RIP " << hex(rip);
+    uint64_t rip = vcpu().cpu.rip;
+    o << "instruction " << count();
+    if (vcpus_.size() > 1) {
+        o << " (vCPU " << cursor_.current << ")";
+    }
+    o << ", RIP " << hex(rip);
     if (symbols_) {
         if (auto m = symbols_->lookup(rip)) {
             o << " (" << m->symbol->name << "+" << hex(m->offset) << ")";
@@ -409,7 +458,8 @@ uint64_t ReplaySession::Impl::take_sync_input(trace::InputKind kind, uint64_t ad
                              (r ? trace::record_kind_name(*r) : std::string("the end"))};
         }
         if (in->kind != static_cast<uint8_t>(kind) || in->address != address || in->size != size ||
-            in->instruction_count != vcpu_.instructions_retired || in->rip != vcpu_.cpu.rip) {
+            in->instruction_count != count() || in->rip != vcpu().cpu.rip ||
+            in->vcpu != cursor_.current) {
             throw Divergence{"the replay made a " + replayed + " where the log has input #" +
                              std::to_string(cursor_.inputs) + ": " + describe_input(*in)};
         }
@@ -432,7 +482,7 @@ void ReplaySession::Impl::take_checkpoint() {
     collect_touched();
     checkpoint_memory_->add(at, memory_, touched_);
     checkpoints_[at] =
-        Checkpoint{vcpu_, cursor_, interpreter_->last_retired_rip(), interpreter_->memory().tlb()};
+        Checkpoint{vcpus_, cursor_, interpreter_->last_retired_rip(), interpreter_->memory().tlb()};
     anchor_ = at;
     touched_.clear();
     keep_within_budget();
@@ -476,8 +526,12 @@ void ReplaySession::Impl::restore(const TimelinePosition& at) {
     const Checkpoint& checkpoint = checkpoints_.at(at);
     collect_touched();
     std::vector<uint64_t> pages = checkpoint_memory_->restore(memory_, anchor_, touched_, at);
-    vcpu_ = checkpoint.vcpu;
+    for (size_t i = 0; i < vcpus_.size(); ++i) {
+        vcpus_[i] = checkpoint.vcpus[i];
+    }
     cursor_ = checkpoint.cursor;
+    refresh_others_retired();
+    interpreter_->switch_vcpu(vcpu(), 0, Interpreter::kNoRip);
     interpreter_->pages_changed_externally(pages);
     interpreter_->memory().restore_tlb(checkpoint.tlb);
     interpreter_->set_position_detail(0, checkpoint.last_retired_rip);
@@ -492,7 +546,7 @@ void ReplaySession::Impl::at_boundary() {
     if (!checkpoint_memory_ || interpreter_->deliveries_since_retire() != 0) {
         return;
     }
-    const uint64_t count = vcpu_.instructions_retired;
+    const uint64_t count = this->count();
     bool wanted = count % options_.checkpoint_interval == 0;
     while (!wanted_checkpoints_.empty() && wanted_checkpoints_.front() <= count) {
         wanted = wanted || wanted_checkpoints_.front() == count;
@@ -527,20 +581,19 @@ bool ReplaySession::Impl::note_hit(DebugRun* debug, const Hit& hit) {
 // with `debug`, at what it asks for. False when `debug` stopped it.
 bool ReplaySession::Impl::execute_to(uint64_t count, const std::string& awaiting, DebugRun* debug) {
     const uint64_t interval = options_.checkpoint_interval;
-    while (vcpu_.instructions_retired < count) {
+    while (this->count() < count) {
         at_boundary();
         uint64_t target = count;
         if (interval) {
-            target = std::min(target, (vcpu_.instructions_retired / interval + 1) * interval);
+            target = std::min(target, (this->count() / interval + 1) * interval);
             if (!wanted_checkpoints_.empty()) {
-                target = std::min(
-                    target, std::max(wanted_checkpoints_.front(), vcpu_.instructions_retired + 1));
+                target = std::min(target, std::max(wanted_checkpoints_.front(), this->count() + 1));
             }
         }
         RunControl control;
         if (debug) {
             if (debug->interrupted) {
-                target = std::min(target, vcpu_.instructions_retired + kPollInstructions);
+                target = std::min(target, this->count() + kPollInstructions);
             }
             control.breakpoints =
                 breakpoints_.empty() || !debug->use_breakpoints ? nullptr : &breakpoints_;
@@ -553,13 +606,13 @@ bool ReplaySession::Impl::execute_to(uint64_t count, const std::string& awaiting
                 (void)interpreter_->memory().take_watch_hit();
             }
         }
-        StopReason r = interpreter_->run(target, control);
+        StopReason r = interpreter_->run(local_count(target), control);
         switch (r) {
         case StopReason::ReachedTarget:
         case StopReason::ExitRequested:
             break;
         case StopReason::Breakpoint:
-            if (note_hit(debug, Hit{TimelineStopKind::Breakpoint, now(), vcpu_.cpu.rip, {}})) {
+            if (note_hit(debug, Hit{TimelineStopKind::Breakpoint, now(), vcpu().cpu.rip, {}})) {
                 return false;
             }
             continue;
@@ -590,7 +643,7 @@ bool ReplaySession::Impl::execute_to(uint64_t count, const std::string& awaiting
             return false;
         }
     }
-    if (vcpu_.instructions_retired != count) {
+    if (this->count() != count) {
         throw Divergence{"the replay passed instruction " + std::to_string(count) +
                          " without reaching " + awaiting};
     }
@@ -603,7 +656,7 @@ void ReplaySession::Impl::check_state(const trace::StateHashRecord& h) {
         return;
     }
     std::vector<uint64_t> pages = page_hashes(memory_);
-    bool registers_equal = register_hash(vcpu_) == h.register_hash;
+    bool registers_equal = machine_register_hash(vcpus_) == h.register_hash;
     bool memory_equal = memory_hash(pages) == h.memory_hash;
     if (registers_equal && memory_equal) {
         return;
@@ -613,7 +666,7 @@ void ReplaySession::Impl::check_state(const trace::StateHashRecord& h) {
     o << (registers_equal ? "" : " registers") << (memory_equal ? "" : " memory") << "\n";
     if (!registers_equal && !h.vcpu_state.empty()) {
         o << "  registers:\n"
-          << register_differences(trace::decode_vcpu_state(h.vcpu_state), vcpu_);
+          << register_differences(trace::decode_vcpu_state(h.vcpu_state), vcpu());
     }
     if (!memory_equal && h.page_hashes.size() == pages.size()) {
         size_t shown = 0, differing = 0;
@@ -677,9 +730,19 @@ bool ReplaySession::Impl::advance(const TimelinePosition& target, DebugRun* debu
                 continue;
             }
             auto kind = static_cast<trace::InputKind>(input.kind);
-            if (kind != trace::InputKind::ClockSkip && input.rip != vcpu_.cpu.rip) {
+            if (input.vcpu >= vcpus_.size()) {
+                throw Divergence{what + " names vCPU " + std::to_string(input.vcpu) +
+                                 " but the trace has " + std::to_string(vcpus_.size())};
+            }
+            const bool about_current =
+                kind == trace::InputKind::Interrupt || kind == trace::InputKind::Nmi;
+            if (about_current && input.vcpu != cursor_.current) {
+                throw Divergence{what + " is for vCPU " + std::to_string(input.vcpu) +
+                                 " but vCPU " + std::to_string(cursor_.current) + " executes"};
+            }
+            if (kind != trace::InputKind::ClockSkip && input.rip != vcpus_[input.vcpu].cpu.rip) {
                 throw Divergence{what + " expected RIP " + hex(input.rip) +
-                                 " but the replay is at " + hex(vcpu_.cpu.rip)};
+                                 " but the replay is at " + hex(vcpus_[input.vcpu].cpu.rip)};
             }
             if (debug && debug->stop_at_delivery && interpreter_->deliveries_since_retire()) {
                 // Inputs come before a count's exceptions: none is due here.
@@ -700,7 +763,25 @@ bool ReplaySession::Impl::advance(const TimelinePosition& target, DebugRun* debu
                 interpreter_->deliver_nmi();
                 break;
             case trace::InputKind::ClockSkip:
-                cursor_.skipped += input.value;
+                cursor_.skipped[input.vcpu] += input.value;
+                break;
+            case trace::InputKind::VcpuSwitch:
+                switch_to_vcpu(input.vcpu);
+                break;
+            case trace::InputKind::VcpuInit:
+                apply_init(vcpus_[input.vcpu].cpu);
+                if (input.vcpu == cursor_.current) {
+                    interpreter_->switch_vcpu(vcpu(), 0, Interpreter::kNoRip);
+                } else {
+                    cursor_.deliveries[input.vcpu] = 0;
+                    cursor_.last_retired_rips[input.vcpu] = Interpreter::kNoRip;
+                }
+                break;
+            case trace::InputKind::VcpuStartup:
+                apply_startup(vcpus_[input.vcpu].cpu, static_cast<uint8_t>(input.address));
+                if (input.vcpu == cursor_.current) {
+                    interpreter_->switch_vcpu(vcpu(), 0, Interpreter::kNoRip);
+                }
                 break;
             default:
                 throw Divergence{what + ": this kind of input cannot be replayed yet"};
@@ -727,16 +808,15 @@ bool ReplaySession::Impl::advance(const TimelinePosition& target, DebugRun* debu
             ++cursor_.next_record;
         }
     }
-    if (!execute_to(std::max(target.instructions, vcpu_.instructions_retired),
-                    "the position asked for", debug)) {
+    if (!execute_to(std::max(target.instructions, count()), "the position asked for", debug)) {
         return false;
     }
     // Exceptions delivered at the target's count, after its inputs.
     while (target.deliveries > interpreter_->deliveries_since_retire() &&
-           vcpu_.instructions_retired == target.instructions) {
+           count() == target.instructions) {
         RunControl control;
         control.stop_after_deliveries = target.deliveries;
-        StopReason r = interpreter_->run(target.instructions + 1, control);
+        StopReason r = interpreter_->run(local_count(target.instructions + 1), control);
         if (r != StopReason::Delivered) {
             throw Divergence{"no exception " + std::to_string(target.deliveries) +
                              " is delivered at instruction " + std::to_string(target.instructions)};
@@ -898,7 +978,7 @@ TimelineStop ReplaySession::Impl::resume(Direction direction,
             debug.skip_breakpoint_at = now();
             debug.interrupted = &interrupted;
             const bool reached = advance(end_position(), &debug);
-            focus_ = vcpu_.instructions_retired;
+            focus_ = count();
             if (!reached && !debug.hits.empty()) {
                 const Hit& hit = debug.hits.back();
                 return {hit.kind, hit.breakpoint, hit.watch};
@@ -978,7 +1058,7 @@ uint64_t ReplaySession::end_instruction() const {
     return impl_->end_;
 }
 uint64_t ReplaySession::position() const {
-    return impl_->vcpu_.instructions_retired;
+    return impl_->count();
 }
 TimelinePosition ReplaySession::now() const {
     return impl_->now();
@@ -1041,7 +1121,7 @@ size_t ReplaySession::write_virtual(uint64_t address, std::span<const uint8_t> i
 }
 VcpuState& ReplaySession::modify_vcpu() {
     impl_->modified_ = impl_->checkpoint_memory_ != nullptr;
-    return impl_->vcpu_;
+    return impl_->vcpu();
 }
 bool ReplaySession::modified() const {
     return impl_->modified_;
@@ -1087,7 +1167,7 @@ const std::string& ReplaySession::divergence() const {
     return impl_->divergence_;
 }
 const VcpuState& ReplaySession::vcpu() const {
-    return impl_->vcpu_;
+    return impl_->vcpu();
 }
 const GuestMemory& ReplaySession::memory() const {
     return impl_->memory_;

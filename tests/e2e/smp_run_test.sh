@@ -3,7 +3,7 @@
 # the secondary CPUs through INIT/STARTUP and their real-mode trampoline, and
 # runs a task on each. The facts checked come from the guest kernel itself
 # (its boot messages, nproc, the CPU /proc/self/stat says a pinned task ran
-# on). Recording several vCPUs is refused until it exists.
+# on). Several vCPUs under KVM are refused until they exist.
 # Usage: smp_run_test.sh KRR
 set -u
 krr="$1"
@@ -61,13 +61,13 @@ else
     fail "--smp 2: two runs differ: $(diff "$work/again.out" "$work/again2.out" | head -5)"
 fi
 
-# Recording several vCPUs does not exist yet: a clear refusal.
-"$krr" record --smp 2 -o "$work/t" -- true >"$work/rec.out" 2>&1
+# Several vCPUs under KVM do not exist yet: a clear refusal.
+"$krr" run --smp 2 --accel kvm -- true >"$work/kvm.out" 2>&1
 rc=$?
-if [ $rc -ne 0 ] && grep -q "krr: smp: several vCPUs run only under the emulator and without recording" "$work/rec.out"; then
-    pass "krr record --smp 2 is refused (rc $rc)"
+if [ $rc -ne 0 ] && grep -q "krr: smp: several vCPUs run only under the emulator so far" "$work/kvm.out"; then
+    pass "krr run --smp 2 --accel kvm is refused (rc $rc)"
 else
-    fail "krr record --smp 2 (rc $rc): $(tail -2 "$work/rec.out")"
+    fail "krr run --smp 2 --accel kvm (rc $rc): $(tail -2 "$work/kvm.out")"
 fi
 
 echo "$failures failure(s)"
