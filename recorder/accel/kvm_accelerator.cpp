@@ -417,8 +417,28 @@ bool KvmAccelerator::complete_user_entry(AcceleratorStop& stop) {
         reason = interpreter.run(vcpu.instructions_retired + 1);
         ++exits_.syscalls_completed;
     } else {
-        // An instruction faulted (INT n included): KVM stopped before the
-        // delivery with the state before the instruction, but RF set.
+        // An instruction faulted (INT n included, which PVM turns into
+        // #UD): KVM stopped before the delivery with the state before the
+        // instruction, but RF set. A trap leaves RF clear and RIP past the
+        // instruction: INT3 (or INT 3) is the one a user program makes.
+        if (user && !(cpu.rflags & kRflagsRf)) {
+            uint8_t before[2] = {};
+            size_t fetched = 0;
+            try {
+                fetched = interpreter.memory().fetch(cpu.rip - 2, before, true);
+            } catch (const GuestFault&) {
+            }
+            if (fetched == 2 && before[1] == 0xcc) {
+                cpu.rip -= 1;
+            } else if (fetched == 2 && before[0] == 0xcd && before[1] == 0x03) {
+                cpu.rip -= 2;
+            } else {
+                stop = {AcceleratorStop::Kind::Unimplemented,
+                        "KVM stopped after a trap from user mode at RIP " + hex(cpu.rip) +
+                            " that is not INT3 (single-step or a data breakpoint?)"};
+                return false;
+            }
+        }
         // Execute it again up to the delivery of what it raises.
         cpu.rflags &= ~kRflagsRf;
         RunControl control;

@@ -15,7 +15,7 @@ halt: reached tick 40, tsc advanced
 spin again: reached tick 60, counter moved
 syscall: lstar reads back as written
 user mode: syscall 42 from cs 0x33, handler cs 0x10
-user mode: #gp from cs 0x33 error 0x0, #pf at 0x100000000 error 0x4, int 0x80 from cs 0x33
+user mode: #gp from cs 0x33 error 0x0, #pf at 0x100000000 error 0x4, int 0x80 from cs 0x33, int3 from cs 0x33
 user mode: timer interrupts from cs 0x33, counter moved
 done'
 fail=0

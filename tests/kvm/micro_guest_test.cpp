@@ -36,7 +36,7 @@ constexpr const char* kExpectedConsole =
     "syscall: lstar reads back as written\n"
     "user mode: syscall 42 from cs 0x33, handler cs 0x10\n"
     "user mode: #gp from cs 0x33 error 0x0, #pf at 0x100000000 "
-    "error 0x4, int 0x80 from cs 0x33\n"
+    "error 0x4, int 0x80 from cs 0x33, int3 from cs 0x33\n"
     "user mode: timer interrupts from cs 0x33, counter moved\n"
     "done\n";
 
@@ -180,10 +180,10 @@ TEST_CASE("the micro-guest runs under KVM as in the emulator") {
     CHECK(e.port_writes > 0);
     CHECK(e.port_reads > 0);
     if (kvm.completes_user_entries) {
-        // PVM: krr completed user_main's two SYSCALLs and its #GP, #PF and
-        // INT 0x80 (docs/kvm.md), and delivered every interrupt itself.
+        // PVM: krr completed user_main's two SYSCALLs and its #GP, #PF,
+        // INT 0x80 and INT3 (docs/kvm.md), and delivered every interrupt.
         CHECK(e.syscalls_completed == 2);
-        CHECK(e.exceptions_delivered == 3);
+        CHECK(e.exceptions_delivered == 4);
         CHECK(e.interrupts_delivered == e.injected_interrupts);
         CHECK(e.msr_accesses == 2); // the guest's WRMSR and RDMSR of LSTAR
     }

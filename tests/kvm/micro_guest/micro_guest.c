@@ -60,7 +60,7 @@ volatile uint64_t spin_counter;
 static volatile uint32_t breakpoints, invalid_opcodes, spurious;
 /* What the entries from user mode saw (interrupt_dispatch). */
 static volatile uint64_t user_gp_error = ~0ULL, user_gp_cs, user_pf_address, user_pf_error = ~0ULL,
-                         user_int80_cs;
+                         user_int80_cs, user_int3_cs;
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 static uint64_t counter_at_user_entry;
 
@@ -189,7 +189,10 @@ void interrupt_dispatch(struct interrupt_frame* frame) {
         ++spurious; /* the 8259's spurious IRQ 7 takes no EOI */
         return;
     case 3:
-        ++breakpoints; /* INT3 is a trap: RIP is already past it */
+        if ((frame->cs & 3) == 3)
+            user_int3_cs = frame->cs;
+        else
+            ++breakpoints; /* INT3 is a trap: RIP is already past it */
         return;
     case 6:
         ++invalid_opcodes;
@@ -235,8 +238,9 @@ static void set_up_idt(void) {
         gate->offset_low = (uint16_t)handler;
         gate->selector = 0x10;
         gate->ist = 0;
-        /* present, 64-bit interrupt gate, DPL 0 (3 for INT 0x80) */
-        gate->attributes = isr_vectors[i] == 128 ? 0xee : 0x8e;
+        /* present, 64-bit interrupt gate, DPL 0 (3 for INT3 and INT 0x80,
+         * as user mode may raise them) */
+        gate->attributes = isr_vectors[i] == 128 || isr_vectors[i] == 3 ? 0xee : 0x8e;
         gate->offset_middle = (uint16_t)(handler >> 16);
         gate->offset_high = (uint32_t)(handler >> 32);
         gate->zero = 0;
@@ -320,6 +324,8 @@ uint64_t syscall_dispatch(uint64_t number, uint64_t first, uint64_t second) {
         put_hex(user_pf_error);
         put_string(", int 0x80 from cs ");
         put_hex(user_int80_cs);
+        put_string(", int3 from cs ");
+        put_hex(user_int3_cs);
         put_string("\n");
         return 0;
     }
@@ -332,7 +338,7 @@ uint64_t syscall_dispatch(uint64_t number, uint64_t first, uint64_t second) {
 static void user_main(void) {
     /* Entries to CPL 0 and back: SYSCALL/SYSRET, #GP (a port read without
      * I/O permission), #PF (beyond the identity-mapped 4 GiB), INT 0x80
-     * (a DPL 3 gate; its handler adds one to RAX). */
+     * (a DPL 3 gate; its handler adds one to RAX), INT3 (a trap). */
     uint64_t added = user_syscall(SYS_ADD_ONE, 41, 0);
     uint64_t cs_after_sysret = code_selector();
     __asm__ volatile("in $0x80, %%al" : : : "rax");
@@ -340,6 +346,7 @@ static void user_main(void) {
     __asm__ volatile("mov (%%rax), %%al" : "+a"(unmapped));
     uint64_t rax = 7;
     __asm__ volatile("int $0x80" : "+a"(rax));
+    __asm__ volatile("int3");
     user_syscall(SYS_REPORT, added + (rax == 8 ? 0 : 1000), cs_after_sysret);
     spin_until_tick(USER_TICKS);
     for (;;)
