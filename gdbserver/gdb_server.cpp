@@ -88,12 +88,26 @@ GdbServer::GdbServer(ReplaySession& session, std::function<bool()> interrupted,
                      std::optional<SymbolTable> symbols)
     : session_(session), interrupted_(std::move(interrupted)), symbols_(std::move(symbols)) {}
 
-bool GdbServer::is_our_thread(const ThreadId& thread) const {
+std::optional<unsigned> GdbServer::vcpu_of(const ThreadId& thread) const {
     if (thread.has_pid && thread.pid != kProcess && thread.pid != ThreadId::kAll &&
         thread.pid != ThreadId::kAny) {
-        return false;
+        return std::nullopt;
     }
-    return thread.tid == 1 || thread.tid == ThreadId::kAll || thread.tid == ThreadId::kAny;
+    if (thread.tid == ThreadId::kAll || thread.tid == ThreadId::kAny) {
+        return session_.current_vcpu();
+    }
+    if (thread.tid >= 1 && thread.tid <= static_cast<int64_t>(session_.vcpu_count())) {
+        return static_cast<unsigned>(thread.tid - 1);
+    }
+    return std::nullopt;
+}
+
+bool GdbServer::is_our_thread(const ThreadId& thread) const {
+    return vcpu_of(thread).has_value();
+}
+
+ThreadId GdbServer::thread_of(unsigned vcpu) const {
+    return ThreadId{multiprocess_, kProcess, static_cast<int64_t>(vcpu) + 1};
 }
 
 std::string GdbServer::describe_position() const {
@@ -105,6 +119,10 @@ std::string GdbServer::describe_position() const {
       << " of " << session_.inputs().size();
     if (now.deliveries) {
         o << ", after exception delivery " << now.deliveries;
+    }
+    if (session_.vcpu_count() > 1) {
+        o << "; vCPU " << session_.current_vcpu() << " executes (thread "
+          << session_.current_vcpu() + 1 << ")";
     }
     const uint64_t rip = session_.vcpu().cpu.rip;
     o << "; RIP " << hex_address(rip);
@@ -171,7 +189,8 @@ void GdbServer::update_watchpoints() {
 
 Reply GdbServer::stop_reply_for(const TimelineStop& stop) {
     StopReply r;
-    r.thread = ThreadId{multiprocess_, kProcess, 1};
+    selected_ = session_.current_vcpu();
+    r.thread = thread_of(selected_);
     r.multiprocess = multiprocess_;
     switch (stop.kind) {
     case TimelineStopKind::Step:
@@ -210,10 +229,32 @@ Reply GdbServer::current_stop_reply() {
     return stop_reply_for(TimelineStop{TimelineStopKind::Step, 0, {}});
 }
 
-Reply GdbServer::resume(Direction direction, bool single_step) {
+// Forward: until `vcpu` has executed a transition (an instruction, or an
+// exception or interrupt it took). Backward: until the transition undone
+// was one of `vcpu`'s.
+TimelineStop GdbServer::step_vcpu(Direction direction, unsigned vcpu) {
+    for (;;) {
+        const unsigned before = session_.current_vcpu();
+        TimelineStop stop = session_.step(direction);
+        if (stop.kind != TimelineStopKind::Step) {
+            return stop;
+        }
+        const unsigned after = session_.current_vcpu();
+        const bool mine =
+            direction == Direction::Forward ? before == vcpu && after == vcpu : after == vcpu;
+        if (mine || session_.vcpu_count() == 1) {
+            return stop;
+        }
+        if (interrupted_ && interrupted_()) {
+            return TimelineStop{TimelineStopKind::Interrupted, 0, {}};
+        }
+    }
+}
+
+Reply GdbServer::resume(Direction direction, bool single_step, std::optional<unsigned> vcpu) {
     std::string note = moved_note();
-    TimelineStop stop =
-        single_step ? session_.step(direction) : session_.resume(direction, interrupted_);
+    TimelineStop stop = single_step ? step_vcpu(direction, vcpu.value_or(selected_))
+                                    : session_.resume(direction, interrupted_);
     Reply reply = stop_reply_for(stop);
     if (!note.empty()) {
         reply.console_output.insert(reply.console_output.begin(), note);
@@ -330,24 +371,27 @@ Reply GdbServer::handle(const GdbRequest& request) {
             [&](const QueryAttached&) { return Reply{"1"}; },
             [&](const QueryCurrentThread&) {
                 return Reply{"QC" +
-                             format_thread_id(ThreadId{multiprocess_, kProcess, 1}, multiprocess_)};
+                             format_thread_id(thread_of(session_.current_vcpu()), multiprocess_)};
             },
             [&](const QueryThreadListStart&) {
-                return Reply{"m" +
-                             format_thread_id(ThreadId{multiprocess_, kProcess, 1}, multiprocess_)};
+                std::string list = "m";
+                for (unsigned i = 0; i < session_.vcpu_count(); ++i) {
+                    list += (i ? "," : "") + format_thread_id(thread_of(i), multiprocess_);
+                }
+                return Reply{list};
             },
             [&](const QueryThreadListNext&) { return Reply{"l"}; },
             [&](const QueryOffsets&) { return empty_reply(); },
             [&](const QuerySymbol&) { return ok_reply(); },
             [&](const QueryStopReason&) { return current_stop_reply(); },
             [&](const ReadRegisters&) {
-                return hex_reply(encode_register_image(session_.vcpu().cpu));
+                return hex_reply(encode_register_image(session_.vcpu(selected_).cpu));
             },
             [&](const WriteRegisters& w) {
                 try {
-                    CpuState cpu = session_.vcpu().cpu;
+                    CpuState cpu = session_.vcpu(selected_).cpu;
                     decode_register_image(w.image, cpu);
-                    session_.modify_vcpu().cpu = cpu;
+                    session_.modify_vcpu(selected_).cpu = cpu;
                     modified_at_ = session_.now();
                     return ok_reply();
                 } catch (const Error&) {
@@ -356,16 +400,16 @@ Reply GdbServer::handle(const GdbRequest& request) {
             },
             [&](const ReadRegister& r) {
                 try {
-                    return hex_reply(read_register(session_.vcpu().cpu, r.number));
+                    return hex_reply(read_register(session_.vcpu(selected_).cpu, r.number));
                 } catch (const Error&) {
                     return error_reply(kErrorInvalid);
                 }
             },
             [&](const WriteRegister& w) {
                 try {
-                    CpuState cpu = session_.vcpu().cpu;
+                    CpuState cpu = session_.vcpu(selected_).cpu;
                     write_register(cpu, w.number, w.value);
-                    session_.modify_vcpu().cpu = cpu;
+                    session_.modify_vcpu(selected_).cpu = cpu;
                     modified_at_ = session_.now();
                     return ok_reply();
                 } catch (const Error&) {
@@ -429,11 +473,13 @@ Reply GdbServer::handle(const GdbRequest& request) {
                     if (action.thread && !is_our_thread(*action.thread)) {
                         continue;
                     }
+                    const std::optional<unsigned> vcpu =
+                        action.thread ? vcpu_of(*action.thread) : std::nullopt;
                     switch (action.kind) {
                     case ResumeAction::Kind::Continue:
                         return resume(Direction::Forward, false);
                     case ResumeAction::Kind::Step:
-                        return resume(Direction::Forward, true);
+                        return resume(Direction::Forward, true, vcpu);
                     case ResumeAction::Kind::Stop:
                         return stop_reply_for(TimelineStop{TimelineStopKind::Interrupted, 0, {}});
                     }
@@ -455,7 +501,14 @@ Reply GdbServer::handle(const GdbRequest& request) {
             [&](const ReverseContinue&) { return resume(Direction::Backward, false); },
             [&](const ReverseStep&) { return resume(Direction::Backward, true); },
             [&](const SetThread& h) {
-                return is_our_thread(h.thread) ? ok_reply() : error_reply(kErrorInvalid);
+                const std::optional<unsigned> vcpu = vcpu_of(h.thread);
+                if (!vcpu) {
+                    return error_reply(kErrorInvalid);
+                }
+                if (h.operation == SetThread::Operation::General) {
+                    selected_ = *vcpu;
+                }
+                return ok_reply();
             },
             [&](const QueryThreadAlive& t) {
                 return is_our_thread(t.thread) ? ok_reply() : error_reply(kErrorInvalid);
@@ -464,7 +517,12 @@ Reply GdbServer::handle(const GdbRequest& request) {
                 if (!is_our_thread(t.thread)) {
                     return error_reply(kErrorInvalid);
                 }
-                return hex_text_reply("vCPU 0, instruction " +
+                const unsigned vcpu = *vcpu_of(t.thread);
+                const bool executing = vcpu == session_.current_vcpu();
+                return hex_text_reply("vCPU " + std::to_string(vcpu) +
+                                      (executing ? ", executing" : "") + ", " +
+                                      std::to_string(session_.vcpu(vcpu).instructions_retired) +
+                                      " instructions retired; machine instruction " +
                                       std::to_string(session_.now().instructions));
             },
             [&](const MustReplyEmpty&) { return empty_reply(); },

@@ -32,10 +32,18 @@ public:
     std::string monitor(const std::string& command);
 
 private:
-    Reply resume(Direction direction, bool single_step);
+    // A step steps `vcpu` (the selected one when absent): the machine runs
+    // until that vCPU has made one transition, other vCPUs running in
+    // between as recorded.
+    Reply resume(Direction direction, bool single_step, std::optional<unsigned> vcpu = {});
+    TimelineStop step_vcpu(Direction direction, unsigned vcpu);
     Reply stop_reply_for(const TimelineStop& stop);
     Reply current_stop_reply();
     bool is_our_thread(const ThreadId& thread) const;
+    // The vCPU a thread id names (thread N is vCPU N-1; "any"/"all": the
+    // executing one); nullopt for a thread that does not exist.
+    std::optional<unsigned> vcpu_of(const ThreadId& thread) const;
+    ThreadId thread_of(unsigned vcpu) const;
     std::string describe_position() const;
     std::string describe_input(uint64_t index) const;
     std::string moved_note();
@@ -50,6 +58,7 @@ private:
     std::set<std::tuple<uint64_t, uint64_t, uint8_t>> watchpoints_;
     std::optional<TimelineStop> last_stop_;
     std::optional<TimelinePosition> modified_at_;
+    unsigned selected_ = 0; // Hg: whose registers g/G/p/P read and write
 };
 
 } // namespace krr::gdb

@@ -1123,6 +1123,19 @@ VcpuState& ReplaySession::modify_vcpu() {
     impl_->modified_ = impl_->checkpoint_memory_ != nullptr;
     return impl_->vcpu();
 }
+VcpuState& ReplaySession::modify_vcpu(unsigned index) {
+    impl_->modified_ = impl_->checkpoint_memory_ != nullptr;
+    return impl_->vcpus_.at(index);
+}
+unsigned ReplaySession::current_vcpu() const {
+    return impl_->cursor_.current;
+}
+unsigned ReplaySession::vcpu_count() const {
+    return static_cast<unsigned>(impl_->vcpus_.size());
+}
+const VcpuState& ReplaySession::vcpu(unsigned index) const {
+    return impl_->vcpus_.at(index);
+}
 bool ReplaySession::modified() const {
     return impl_->modified_;
 }

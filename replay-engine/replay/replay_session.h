@@ -121,6 +121,7 @@ public:
     size_t write_virtual(uint64_t address, std::span<const uint8_t> in);
     // For register writes; like memory writes, discarded on the next move.
     VcpuState& modify_vcpu();
+    VcpuState& modify_vcpu(unsigned index);
     bool modified() const;
 
     // The logged inputs (for `monitor info inputs`), in log order.
@@ -136,7 +137,12 @@ public:
     std::string console_so_far() const;
     const std::string& divergence() const;
 
+    // The vCPU executing at the current position, and every vCPU by index
+    // (several vCPUs execute one at a time; docs/smp.md).
     const VcpuState& vcpu() const;
+    unsigned current_vcpu() const;
+    unsigned vcpu_count() const;
+    const VcpuState& vcpu(unsigned index) const;
     const GuestMemory& memory() const;
 
     class Impl; // opaque; public only so its helpers in the .cpp can name it
