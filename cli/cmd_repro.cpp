@@ -1,4 +1,4 @@
-// krr repro SAMPLE_DIR [--kernel K] [--accel tcg] [--attempts N] [-o TRACE] [--seed S]:
+// krr repro SAMPLE_DIR [--kernel K] [--accel tcg] [--attempts N] [-o TRACE] [--seed S] [--smp N]:
 // record a samples/bugs/ reproducer until it crashes, replay the recording
 // with verification, and print a syzbot-style report.
 #include "cli/commands.h"
@@ -21,8 +21,9 @@ constexpr int kStatusNotReproduced = 2;
 CommandSpec repro_command() {
     CommandSpec spec;
     spec.name = "repro";
-    spec.usage = "SAMPLE_DIR [--kernel default|syzbot|PATH] [--attempts N] [-o TRACE] [--seed S] "
-                 "[--accel tcg]";
+    spec.usage =
+        "SAMPLE_DIR [--kernel default|syzbot|PATH] [--attempts N] [-o TRACE] [--seed S] [--smp N] "
+        "[--accel tcg]";
     spec.summary = "record a bug sample until it crashes, replay it, confirm the crash";
     spec.description =
         "SAMPLE_DIR is a samples/bugs/ directory (repro.c and bug.conf). Builds the sample's\n"
@@ -47,6 +48,7 @@ CommandSpec repro_command() {
         {"kernel", 0, "K",
          "default (Debian's, the default), syzbot (krr kernel build), or a bzImage path"},
         {"accel", 0, "ACCEL", "tcg (the emulator); kvm is not available yet"},
+        {"smp", 0, "N", "vCPUs (default 1; up to 8); the seed also varies their turns"},
         {"timeout", 0, "SECONDS", "wall-clock limit per attempt (default 900)"},
     };
     spec.min_positional = 1;
@@ -70,6 +72,12 @@ CommandSpec repro_command() {
             options.attempts = static_cast<unsigned>(*n);
         }
         options.seed = args.get_u64("seed").value_or(1);
+        if (auto n = args.get_u64("smp")) {
+            if (*n < 1 || *n > 8) {
+                throw Error("repro: --smp", "must be between 1 and 8");
+            }
+            options.vcpus = static_cast<unsigned>(*n);
+        }
         options.attempt_timeout = static_cast<double>(args.get_u64("timeout").value_or(900));
         const fs::path repro_cache = fs::path(guest_cache_dir()) / "repro";
         options.scratch_parent = repro_cache.string();

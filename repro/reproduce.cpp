@@ -189,6 +189,7 @@ ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
         run.image.kernel = options.kernel.vmlinuz;
     }
     run.accel = options.accel;
+    run.vcpus = options.vcpus;
     run.timeout_seconds = options.attempt_timeout;
 
     const unsigned attempts = options.attempts ? options.attempts : sample.attempts;

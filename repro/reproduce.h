@@ -21,6 +21,7 @@ namespace krr {
 
 struct ReproOptions {
     std::string accel = "tcg";
+    unsigned vcpus = 1; // --smp: each attempt's seed also varies the vCPUs' turns
     // The kernel to boot and build kmod/ against; an empty vmlinuz is the
     // default kernel. The sample passed to reproduce() should be the one
     // for this kernel's kind (BugSample::for_kind).

@@ -6,11 +6,14 @@
 # each. Every recording must replay with --verify (state hashes of every vCPU
 # and memory, and the console) and print the recorded outcome again; the
 # counters must have run on every CPU; and the seeds must give more than one
-# outcome (they vary the interleaving). Usage: smp_record_test.sh KRR WORKLOAD COUNT
+# outcome (they vary the interleaving). Then `krr repro --smp 2` on the
+# racy samples: each crashes, replays verified, and the trace replays again.
+# Usage: smp_record_test.sh KRR WORKLOAD COUNT SAMPLES_DIR
 set -u
 krr="$1"
 workload="$2"
 count="$3"
+samples="$4"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -60,6 +63,19 @@ for n in 2 4; do
         pass "--smp $n: the seeds gave $distinct different outcomes"
     else
         fail "--smp $n: every seed gave the same outcome: $(head -1 "$work/outcomes$n")"
+    fi
+done
+
+for sample in session-uaf-race link-abba-deadlock; do
+    "$krr" repro --smp 2 "$samples/$sample" -o "$work/repro-$sample" >"$work/repro.out" 2>"$work/repro.err"
+    rc=$?
+    title=$(sed -n 's/^title: //p' "$samples/$sample/bug.conf")
+    if [ $rc -eq 0 ] && grep -qF "$title" "$work/repro.out" &&
+        "$krr" replay --verify "$work/repro-$sample" >/dev/null 2>"$work/replay.err" &&
+        grep -q "state hashes verified" "$work/replay.err"; then
+        pass "krr repro --smp 2 $sample: '$title', $(grep -o 'attempts: *[0-9]*' "$work/repro.out"), replays verified"
+    else
+        fail "krr repro --smp 2 $sample (rc $rc): $(tail -3 "$work/repro.out" "$work/repro.err" "$work/replay.err" 2>/dev/null)"
     fi
 done
 
