@@ -18,7 +18,7 @@ inline constexpr const char* kActivityFileName = "activity";
 // Bump when the file layout changes.
 inline constexpr uint32_t kActivityFormatVersion = 2;
 // Bump when the indexing pass finds different events from the same trace.
-inline constexpr uint32_t kIndexerVersion = 6;
+inline constexpr uint32_t kIndexerVersion = 7;
 
 // Where task names come from, when they could be found.
 struct TaskLayout {

@@ -114,7 +114,7 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
     ReplaySessionOptions session_options;
     session_options.console = [&](uint8_t byte) {
         if (session_ptr) {
-            console.add(byte, session_ptr->now(), 0, events, crash);
+            console.add(byte, session_ptr->now(), session_ptr->current_vcpu(), events, crash);
         }
     };
     ReplaySession session(trace_path, session_options);
@@ -199,9 +199,10 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
         }
         return false;
     };
-    // The task running: the one switched to last; before the first switch,
-    // the per-CPU current_task (a per-CPU offset in System.map up to 6.1).
-    uint64_t current_task = 0;
+    // The task running on each vCPU: the one switched to last there; before
+    // the first switch, the per-CPU current_task (a per-CPU offset in
+    // System.map up to 6.1).
+    std::map<unsigned, uint64_t> current_tasks;
     std::map<uint64_t, size_t> open_calls; // task -> its system call in `events`
     OpenEntries open_entries;
     std::map<uint64_t, InterruptSeen> interrupts; // by the log's input index
@@ -210,6 +211,7 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
         return offset && *offset < (1u << 24) ? *offset : 0;
     }();
     auto running_task = [&] {
+        uint64_t& current_task = current_tasks[session.current_vcpu()];
         if (!current_task && current_task_offset) {
             current_task = read_current_task(session, current_task_offset);
         }
@@ -282,7 +284,7 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
             // syscall_exit_to_user_mode(regs): the result of the call this
             // task made last, if its number matches (a new child's first
             // return has no call of its own here).
-            auto open = open_calls.find(current_task);
+            auto open = open_calls.find(current_tasks[session.current_vcpu()]);
             if (open != open_calls.end()) {
                 ActivityEvent& call = events[open->second];
                 const uint64_t regs = cpu.gpr[RDI];
@@ -296,6 +298,7 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
         }
         ActivityEvent e;
         e.position = session.now();
+        e.vcpu = session.current_vcpu();
         switch (it->second.probe) {
         case Probe::Syscall:
             e.kind = EventKind::Syscall;
@@ -333,7 +336,7 @@ ActivityIndex build_activity_index(const std::string& trace_path, const IndexerO
                 e.code = task->pid;
                 e.text = task->comm;
             }
-            current_task = next;
+            current_tasks[session.current_vcpu()] = next;
             break;
         }
         }

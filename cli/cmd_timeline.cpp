@@ -239,10 +239,16 @@ int run_timeline(const ParsedArgs& args) {
     for (const auto& n : index.notes) {
         std::printf("# note: %s\n", safe(n).c_str());
     }
+    // With several vCPUs each line says which one the event happened on.
+    bool several_vcpus = false;
+    for (const auto& e : index.events) {
+        several_vcpus = several_vcpus || e.vcpu != 0;
+    }
     for (const auto& e : index.events) {
         if (wanted(e)) {
-            std::printf("%14llu  %-10s  %s\n",
-                        static_cast<unsigned long long>(e.position.instructions),
+            const std::string cpu = several_vcpus ? "cpu" + std::to_string(e.vcpu) + "  " : "";
+            std::printf("%14llu  %s%-10s  %s\n",
+                        static_cast<unsigned long long>(e.position.instructions), cpu.c_str(),
                         std::string(activity::event_kind_name(e.kind)).c_str(),
                         safe(describe_event(e)).c_str());
         }

@@ -6,7 +6,8 @@
 # each. Every recording must replay with --verify (state hashes of every vCPU
 # and memory, and the console) and print the recorded outcome again; the
 # counters must have run on every CPU; and the seeds must give more than one
-# outcome (they vary the interleaving). Then `krr repro --smp 2` on the
+# outcome (they vary the interleaving). krr timeline puts each event on its
+# vCPU. Then `krr repro --smp 2` on the
 # racy samples: each crashes, replays verified, and the trace replays again.
 # Usage: smp_record_test.sh KRR WORKLOAD COUNT SAMPLES_DIR
 set -u
@@ -65,6 +66,21 @@ for n in 2 4; do
         fail "--smp $n: every seed gave the same outcome: $(head -1 "$work/outcomes$n")"
     fi
 done
+
+# krr timeline says which vCPU each event happened on. The kernel's own
+# per-CPU threads are the oracle: swapper/N and migration/N only ever run on
+# CPU N.
+"$krr" timeline "$work/smp4-1" --kind switch >"$work/timeline.out" 2>"$work/timeline.err"
+pinned=$(grep -cE ' switch to (swapper|migration)/[0-9]+\[' "$work/timeline.out")
+misplaced=$(awk '{ if (match($0, /switch to (swapper|migration)\/[0-9]+\[/)) {
+        name = substr($0, RSTART, RLENGTH); sub(/.*\//, "", name); sub(/\[/, "", name);
+        if ($2 != "cpu" name) print } }' "$work/timeline.out" | wc -l)
+cpus_seen=$(awk '{print $2}' "$work/timeline.out" | sort -u | tr '\n' ' ')
+if [ "$pinned" -gt 0 ] && [ "$misplaced" -eq 0 ] && [ "$cpus_seen" = "cpu0 cpu1 cpu2 cpu3 " ]; then
+    pass "krr timeline: switches on $cpus_seen; all $pinned switches to swapper/N or migration/N are on cpuN"
+else
+    fail "krr timeline: $pinned per-CPU thread switches, $misplaced on another CPU, CPUs '$cpus_seen': $(head -3 "$work/timeline.out" "$work/timeline.err")"
+fi
 
 for sample in session-uaf-race link-abba-deadlock; do
     "$krr" repro --smp 2 "$samples/$sample" -o "$work/repro-$sample" >"$work/repro.out" 2>"$work/repro.err"
