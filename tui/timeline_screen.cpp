@@ -136,6 +136,9 @@ TimelineScreen::TimelineScreen(ScreenContext context, const activity::ActivityIn
     // The logged inputs (mostly UART status reads, one per console byte)
     // outnumber everything else; they are one `f` away.
     browser_.set_filter(default_filter());
+    for (const auto& e : index_.events) {
+        several_vcpus_ = several_vcpus_ || e.vcpu != 0;
+    }
     for (const auto& note : index_.notes) {
         message_ += (message_.empty() ? "note: " : "; ") + note;
     }
@@ -316,9 +319,10 @@ void TimelineScreen::draw_list(const Layout& l) {
             continue;
         }
         const ActivityEvent& e = index_.events[rows[row]];
-        char head[64];
-        std::snprintf(head, sizeof head, "%14llu %-10s ",
-                      static_cast<unsigned long long>(e.position.instructions),
+        char head[80];
+        const std::string cpu = several_vcpus_ ? "cpu" + std::to_string(e.vcpu) + " " : "";
+        std::snprintf(head, sizeof head, "%14llu %s%-10s ",
+                      static_cast<unsigned long long>(e.position.instructions), cpu.c_str(),
                       std::string(activity::event_kind_name(e.kind)).c_str());
         const bool is_selected = row == selected;
         if (is_selected) {
@@ -347,7 +351,7 @@ void TimelineScreen::draw_detail(const Layout& l) {
                  std::to_string(e->position.inputs) +
                  (e->position.deliveries ? ", deliveries " + std::to_string(e->position.deliveries)
                                          : std::string()) +
-                 ") ";
+                 (several_vcpus_ ? ", vCPU " + std::to_string(e->vcpu) : std::string()) + ") ";
     }
     mvhline(l.detail, 0, '-', l.columns);
     put(l.detail, 0, title, l.columns);

@@ -53,6 +53,8 @@ private:
     EventDetail detail_;
     std::string message_;
     bool colour_ = false;
+    // A trace of several vCPUs: rows and the detail title name the vCPU.
+    bool several_vcpus_ = false;
     std::vector<std::string> farewell_;
 };
 

@@ -9,12 +9,14 @@
 # outcome (they vary the interleaving). krr timeline puts each event on its
 # vCPU. Then `krr repro --smp 2` on the
 # racy samples: each crashes, replays verified, and the trace replays again.
-# Usage: smp_record_test.sh KRR WORKLOAD COUNT SAMPLES_DIR
+# krr-tui (in tmux) names each row's vCPU and the detail's.
+# Usage: smp_record_test.sh KRR WORKLOAD COUNT SAMPLES_DIR KRR_TUI
 set -u
 krr="$1"
 workload="$2"
 count="$3"
 samples="$4"
+tui="$5"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -80,6 +82,24 @@ if [ "$pinned" -gt 0 ] && [ "$misplaced" -eq 0 ] && [ "$cpus_seen" = "cpu0 cpu1 
     pass "krr timeline: switches on $cpus_seen; all $pinned switches to swapper/N or migration/N are on cpuN"
 else
     fail "krr timeline: $pinned per-CPU thread switches, $misplaced on another CPU, CPUs '$cpus_seen': $(head -3 "$work/timeline.out" "$work/timeline.err")"
+fi
+
+socket=krr-smp-tui-$$
+tmux -L "$socket" -f /dev/null new-session -d -s tui -x 100 -y 30 "$tui $work/smp4-1" 2>/dev/null
+tui_screen=
+for _ in $(seq 300); do
+    tui_screen=$(tmux -L "$socket" capture-pane -p -t tui 2>/dev/null)
+    grep -q '^-- detail (count .*, vCPU [0-9])' <<<"$tui_screen" && break
+    sleep 0.2
+done
+tmux -L "$socket" kill-server 2>/dev/null
+rows=$(grep -cE '^[> ] +[0-9]+ cpu[0-3] ' <<<"$tui_screen")
+selected_cpu=$(sed -n 's/^> *[0-9]* cpu\([0-9]\) .*/\1/p' <<<"$tui_screen")
+detail_cpu=$(sed -n 's/^-- detail (count .*, vCPU \([0-9]\)).*/\1/p' <<<"$tui_screen")
+if [ "$rows" -gt 5 ] && [ -n "$selected_cpu" ] && [ "$selected_cpu" = "$detail_cpu" ]; then
+    pass "krr-tui: $rows rows name their vCPU; the selected one's (cpu$selected_cpu) is the detail's"
+else
+    fail "krr-tui: $rows rows with a vCPU, selected cpu '$selected_cpu', detail vCPU '$detail_cpu': $(head -12 <<<"$tui_screen")"
 fi
 
 for sample in session-uaf-race link-abba-deadlock; do
