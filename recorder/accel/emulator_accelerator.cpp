@@ -19,6 +19,10 @@ constexpr uint64_t kSlice = 10000;
 // the other runs (docs/smp.md).
 constexpr uint64_t kQuantum = kSlice;
 constexpr uint64_t kIf = 1ULL << 9;
+// A vCPU that executes PAUSE (a spin-wait) after this many instructions of
+// its turn lets the others run first; shorter turns would switch on every
+// spin of two vCPUs waiting for each other.
+constexpr uint64_t kTurnBeforePauseYields = 2000;
 
 } // namespace
 
@@ -128,6 +132,14 @@ void EmulatorAccelerator::mmio_write(uint64_t physical, int size, uint64_t value
     device_access_done();
 }
 
+void EmulatorAccelerator::paused() {
+    if (schedule_.size() > 1 &&
+        machine_.vcpu(current_).instructions_retired - turn_start_ >= kTurnBeforePauseYields) {
+        yield_requested_ = true;
+        interpreter_->request_stop(StopReason::ExitRequested);
+    }
+}
+
 uint64_t EmulatorAccelerator::virtual_tsc(uint64_t instructions_retired) {
     return VirtualClock::tsc(instructions_retired + schedule_[current_].skipped);
 }
@@ -182,6 +194,7 @@ void EmulatorAccelerator::switch_to(unsigned vcpu) {
     const uint64_t waker_clock = clock_count(current_);
     report_for(vcpu, trace::InputKind::VcpuSwitch, 0);
     current_ = vcpu;
+    turn_start_ = machine_.vcpu(vcpu).instructions_retired;
     if (turn_seed_) {
         // With a seed, each turn's quantum is drawn from [Q/2, 3Q/2).
         turn_seed_ = turn_seed_ * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -284,7 +297,22 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
         }
         take_apic_requests();
         wake_for_due_timers();
-        const std::optional<unsigned> chosen = choose_vcpu();
+        std::optional<unsigned> chosen = choose_vcpu();
+        if (yield_requested_) {
+            // After a PAUSE the runnable vCPU with the smallest clock among
+            // the others goes first, if there is one.
+            yield_requested_ = false;
+            std::optional<unsigned> other;
+            for (unsigned i = 0; i < schedule_.size(); ++i) {
+                if (i != current_ && runnable(i) &&
+                    (!other || clock_count(i) < clock_count(*other))) {
+                    other = i;
+                }
+            }
+            if (other) {
+                chosen = other;
+            }
+        }
         if (!chosen) {
             // Every vCPU is halted (or waits for STARTUP) with nothing to
             // wake it: skip the halted ones forward to the next timer event.

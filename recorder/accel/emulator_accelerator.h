@@ -112,6 +112,7 @@ public:
     uint64_t mmio_read(uint64_t physical, int size) override;
     void mmio_write(uint64_t physical, int size, uint64_t value) override;
     uint64_t virtual_tsc(uint64_t instructions_retired) override;
+    void paused() override;
 
 private:
     // What the scheduler keeps per vCPU besides its VcpuState.
@@ -142,8 +143,10 @@ private:
     std::unique_ptr<Interpreter> interpreter_;
     std::vector<VcpuSchedule> schedule_;
     unsigned current_ = 0;
-    uint64_t quantum_ = 10000; // instructions a vCPU may run ahead of the next
-    uint64_t turn_seed_ = 0;   // 0: every turn has the same quantum
+    uint64_t quantum_ = 10000;     // instructions a vCPU may run ahead of the next
+    uint64_t turn_start_ = 0;      // the current vCPU's retired count when its turn began
+    bool yield_requested_ = false; // it executed PAUSE: others go first
+    uint64_t turn_seed_ = 0;       // 0: every turn has the same quantum
     bool stop_requested_ = false;
     std::unordered_map<uint64_t, uint64_t>* rip_profile_ = nullptr;
     std::function<void(const trace::InputRecord&)> input_observer_;

@@ -17,6 +17,9 @@ public:
     // The time-stamp counter (before the guest's TSC offset) at this point
     // of this vCPU's execution: a function of the instruction count.
     virtual uint64_t virtual_tsc(uint64_t instructions_retired) = 0;
+    // PAUSE executed: a spin-wait hint, where a machine running several
+    // vCPUs one at a time may let another run (replay follows its log).
+    virtual void paused() {}
 };
 
 } // namespace krr

@@ -427,6 +427,10 @@ void privileged_nop(Interpreter& in, const DecodedInstruction&) {
 
 void nop(Interpreter&, const DecodedInstruction&) {}
 
+void pause(Interpreter& in, const DecodedInstruction&) {
+    in.environment().paused();
+}
+
 // CLFLUSH and PREFETCH name an address: CLFLUSH faults like a read if it is
 // not mapped; prefetches never fault.
 void clflush(Interpreter& in, const DecodedInstruction& insn) {
@@ -529,18 +533,18 @@ void register_system_handlers(HandlerTable& t) {
     }
     t.set(OpcodeId::WBINVD, privileged_nop);
     t.set(OpcodeId::INVD, privileged_nop);
-    for (OpcodeId id :
-         {OpcodeId::NOP, OpcodeId::PAUSE, OpcodeId::NOP_Ev, OpcodeId::ENDBR64, OpcodeId::ENDBR32,
-          OpcodeId::PREFETCH_Mb, OpcodeId::PREFETCHW_Mb, OpcodeId::PREFETCHNTA_Mb,
-          OpcodeId::PREFETCHT0_Mb, OpcodeId::PREFETCHT1_Mb, OpcodeId::PREFETCHT2_Mb,
-          OpcodeId::HINT_NOP_18, OpcodeId::HINT_NOP_19, OpcodeId::HINT_NOP_1A,
-          OpcodeId::HINT_NOP_1B, OpcodeId::HINT_NOP_1C, OpcodeId::HINT_NOP_1D,
-          OpcodeId::HINT_NOP_1E, OpcodeId::LFENCE, OpcodeId::MFENCE, OpcodeId::SFENCE,
-          OpcodeId::PREFETCHWT1_Mb, OpcodeId::PREFETCH_RESERVED_Mb,
-          // Without shadow stacks RDSSP is a hint NOP: the register keeps its value.
-          OpcodeId::RDSSP_Ry}) {
+    for (OpcodeId id : {OpcodeId::NOP, OpcodeId::NOP_Ev, OpcodeId::ENDBR64, OpcodeId::ENDBR32,
+                        OpcodeId::PREFETCH_Mb, OpcodeId::PREFETCHW_Mb, OpcodeId::PREFETCHNTA_Mb,
+                        OpcodeId::PREFETCHT0_Mb, OpcodeId::PREFETCHT1_Mb, OpcodeId::PREFETCHT2_Mb,
+                        OpcodeId::HINT_NOP_18, OpcodeId::HINT_NOP_19, OpcodeId::HINT_NOP_1A,
+                        OpcodeId::HINT_NOP_1B, OpcodeId::HINT_NOP_1C, OpcodeId::HINT_NOP_1D,
+                        OpcodeId::HINT_NOP_1E, OpcodeId::LFENCE, OpcodeId::MFENCE, OpcodeId::SFENCE,
+                        OpcodeId::PREFETCHWT1_Mb, OpcodeId::PREFETCH_RESERVED_Mb,
+                        // Without shadow stacks RDSSP is a hint NOP: the register keeps its value.
+                        OpcodeId::RDSSP_Ry}) {
         t.set(id, nop);
     }
+    t.set(OpcodeId::PAUSE, pause);
     t.set(OpcodeId::CLFLUSH_M, clflush);
     t.set(OpcodeId::VERR_Ew, selector_query<SelectorQuery::Verr>);
     t.set(OpcodeId::VERW_Ew, selector_query<SelectorQuery::Verw>);
