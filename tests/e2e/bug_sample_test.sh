@@ -48,11 +48,11 @@ status=0
 end=$(date +%s.%N)
 printf '%s: krr run exited %d after %.1f s\n' "$name" "$status" "$(echo "$end - $start" | bc)"
 if [[ $status -ne 125 ]]; then
-    tail -20 "$dir/console" "$dir/stderr" >&2
+    tail -n 20 "$dir/console" "$dir/stderr" >&2
     fail "krr run exited $status; a crashed guest exits 125"
 fi
 grep -qE -- "$crash" "$dir/console" || {
-    tail -40 "$dir/console" >&2
+    tail -n 40 "$dir/console" >&2
     fail "the console lacks /$crash/"
 }
 grep -q "Kernel panic - not syncing" "$dir/console" || fail "the console shows no panic"

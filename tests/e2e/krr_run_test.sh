@@ -25,7 +25,7 @@ rc=$?
 if [ $rc -eq 0 ] && grep -q "^Linux .* $release .* x86_64 GNU/Linux" "$work/uname.out"; then
     pass "uname -a shows $release"
 else
-    fail "uname -a (rc $rc): $(tail -3 "$work/uname.out" "$work/uname.err")"
+    fail "uname -a (rc $rc): $(tail -n 3 "$work/uname.out" "$work/uname.err")"
 fi
 
 # 1b. Without a command the guest runs a shell on its console, fed from stdin.
@@ -34,7 +34,7 @@ rc=$?
 if [ $rc -eq 5 ] && grep -q "^typed 42" <(tr -d '\r' <"$work/shell.out"); then
     pass "stdin reaches the guest's shell (exit 5)"
 else
-    fail "stdin to the guest shell (rc $rc): $(tail -3 "$work/shell.out")"
+    fail "stdin to the guest shell (rc $rc): $(tail -n 3 "$work/shell.out")"
 fi
 
 # 2. The command's exit status is krr's.
@@ -51,7 +51,7 @@ tr -d '\r' <"$work/guest.out" | grep -E '^(pipe|threads|sleep|signal|mmap|mprote
 if [ $rc -eq 0 ] && diff -u "$work/native.out" "$work/guest.lines"; then
     pass "workload output identical to native ($(wc -l <"$work/native.out") lines)"
 else
-    fail "workload differs (rc $rc): $(tail -3 "$work/guest.err")"
+    fail "workload differs (rc $rc): $(tail -n 3 "$work/guest.err")"
 fi
 
 # 4. Determinism: two boots with the full kernel log give identical bytes.
@@ -72,7 +72,7 @@ if [ $rc -eq 125 ] && grep -q "Kernel panic - not syncing" "$work/panic.out" &&
     grep -q "kernel panic" "$work/panic.err"; then
     pass "kernel panic: status 125, panic text shown"
 else
-    fail "kernel panic (rc $rc): $(tail -2 "$work/panic.err")"
+    fail "kernel panic (rc $rc): $(tail -n 2 "$work/panic.err")"
 fi
 
 # 6. Limits and bad input: clear messages, distinct statuses, no hang.

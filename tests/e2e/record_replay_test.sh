@@ -24,7 +24,7 @@ check_workload() {
     "$krr" record -o "$trace" "$@" </dev/null >"$work/$name.record.out" 2>"$work/$name.record.err"
     local rc=$?
     if [ ! -d "$trace" ]; then
-        fail "$name: no trace (rc $rc): $(tail -2 "$work/$name.record.err")"
+        fail "$name: no trace (rc $rc): $(tail -n 2 "$work/$name.record.err")"
         return
     fi
     "$krr" replay --verify "$trace" >"$work/$name.replay.out" 2>"$work/$name.replay.err"
@@ -37,7 +37,7 @@ check_workload() {
         cmp -s "$work/$name.replay.out" <(tail -c "$n" "$work/$name.record.out"); then
         pass "$name: recorded (rc $rc) and replayed with --verify, console identical ($n bytes)"
     else
-        fail "$name: replay rc $replay_rc: $(tail -3 "$work/$name.replay.err")"
+        fail "$name: replay rc $replay_rc: $(tail -n 3 "$work/$name.replay.err")"
     fi
 }
 
@@ -55,16 +55,16 @@ replay_rc=$?
 if [ $rc -eq 3 ] && [ $replay_rc -eq 0 ] && grep -q "^typed into the guest" <(tr -d '\r' <"$work/typed.replay.out"); then
     pass "console input recorded (exit 3) and replayed with --verify"
 else
-    fail "console input: record rc $rc, replay rc $replay_rc: $(tail -2 "$work/typed.replay.err")"
+    fail "console input: record rc $rc, replay rc $replay_rc: $(tail -n 2 "$work/typed.replay.err")"
 fi
 
 # Time travel: seeking backward and forward (and stepping back at the end)
 # lands in exactly the states a forward replay had there.
 if [ -d "$work/workload.trace" ]; then
     if "$timeline" "$work/workload.trace" >"$work/timeline.out" 2>&1; then
-        pass "seek/step back: $(tail -1 "$work/timeline.out")"
+        pass "seek/step back: $(tail -n 1 "$work/timeline.out")"
     else
-        fail "seek/step back: $(tail -3 "$work/timeline.out")"
+        fail "seek/step back: $(tail -n 3 "$work/timeline.out")"
     fi
 fi
 

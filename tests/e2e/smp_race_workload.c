@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 enum { kMaxThreads = 8, kIncrements = 20000, kPipeBytes = 65536, kChunk = 100 };
@@ -133,5 +134,10 @@ int main(void) {
     printf("\noutcome: racy=%ld locked=%ld pipe=%ld bytes in %ld reads victim=%ld reads, %ld "
            "empty, then closed\n",
            racy, locked, pipe_bytes, pipe_reads, victim_reads, victim_empty);
+    /* This program leads the console's session, so its exit hangs the console
+     * up, which discards output the serial driver has not sent yet (with
+     * several CPUs its interrupts may run behind): wait until it is sent. */
+    fflush(stdout);
+    tcdrain(STDOUT_FILENO);
     return 0;
 }

@@ -39,7 +39,7 @@ for n in 2 4; do
         recorded=$(tr -d '\r' <"$work/rec.out" | grep '^outcome: ')
         cpus=$(tr -d '\r' <"$work/rec.out" | sed -n 's/^counters ran on cpus: //p' | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//')
         if [ $rc -ne 0 ] || [ -z "$recorded" ]; then
-            fail "--smp $n seed $seed: record exited $rc: $(tail -2 "$work/rec.out" "$work/rec.err")"
+            fail "--smp $n seed $seed: record exited $rc: $(tail -n 2 "$work/rec.out" "$work/rec.err")"
             continue
         fi
         if [ "$cpus" != "$expected_cpus" ]; then
@@ -53,7 +53,7 @@ for n in 2 4; do
             verified=$((verified + 1))
             echo "$recorded" >>"$work/outcomes$n"
         else
-            fail "--smp $n seed $seed: replay (rc $rc): $(tail -3 "$work/rep.err"); recorded '$recorded', replayed '$replayed'"
+            fail "--smp $n seed $seed: replay (rc $rc): $(tail -n 3 "$work/rep.err"); recorded '$recorded', replayed '$replayed'"
         fi
     done
     distinct=$(sort -u "$work/outcomes$n" | wc -l)
@@ -111,7 +111,7 @@ for sample in session-uaf-race link-abba-deadlock; do
         grep -q "state hashes verified" "$work/replay.err"; then
         pass "krr repro --smp 2 $sample: '$title', $(grep -o 'attempts: *[0-9]*' "$work/repro.out"), replays verified"
     else
-        fail "krr repro --smp 2 $sample (rc $rc): $(tail -3 "$work/repro.out" "$work/repro.err" "$work/replay.err" 2>/dev/null)"
+        fail "krr repro --smp 2 $sample (rc $rc): $(tail -n 3 "$work/repro.out" "$work/repro.err" "$work/replay.err" 2>/dev/null)"
     fi
 done
 

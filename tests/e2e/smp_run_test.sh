@@ -20,7 +20,10 @@ if [ ! -e "$cache/kernels/default/vmlinuz" ]; then
 fi
 
 # Field 39 of /proc/self/stat is the CPU the task last ran on.
-probe='nproc; for c in $(seq 0 $(($(nproc) - 1))); do echo "on $c: $(taskset -c $c cat /proc/self/stat | cut -d" " -f39)"; done'
+# The final sleep: the shell leads the console's session, and its exit hangs
+# the console up, discarding output not yet sent (with several CPUs the
+# serial interrupts may run behind).
+probe='nproc; for c in $(seq 0 $(($(nproc) - 1))); do echo "on $c: $(taskset -c $c cat /proc/self/stat | cut -d" " -f39)"; done; sleep 0.2'
 for n in 2 4; do
     start=$(date +%s.%N)
     "$krr" run --smp "$n" --append loglevel=7 -- sh -c "$probe" >"$work/smp$n.out" 2>"$work/smp$n.err"
@@ -28,7 +31,7 @@ for n in 2 4; do
     seconds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
     out=$(tr -d '\r' <"$work/smp$n.out")
     if [ $rc -ne 0 ]; then
-        fail "--smp $n: krr exited $rc: $(tail -3 "$work/smp$n.out" "$work/smp$n.err")"
+        fail "--smp $n: krr exited $rc: $(tail -n 3 "$work/smp$n.out" "$work/smp$n.err")"
         continue
     fi
     if grep -q "smp: Brought up 1 node, $n CPUs" <<<"$out" &&
@@ -67,7 +70,7 @@ rc=$?
 if [ $rc -ne 0 ] && grep -q "krr: smp: several vCPUs run only under the emulator so far" "$work/kvm.out"; then
     pass "krr run --smp 2 --accel kvm is refused (rc $rc)"
 else
-    fail "krr run --smp 2 --accel kvm (rc $rc): $(tail -2 "$work/kvm.out")"
+    fail "krr run --smp 2 --accel kvm (rc $rc): $(tail -n 2 "$work/kvm.out")"
 fi
 
 echo "$failures failure(s)"

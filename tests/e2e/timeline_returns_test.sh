@@ -30,7 +30,7 @@ mkdir -p "$work"
 trace=$work/returns.trace
 
 "$krr" record -o "$trace" --file "$workload:/returns" -- /returns </dev/null \
-    >"$work/record.out" 2>"$work/record.err" || fail "record: $(tail -3 "$work/record.err")"
+    >"$work/record.out" 2>"$work/record.err" || fail "record: $(tail -n 3 "$work/record.err")"
 grep -q '^pages .* traps 8 ' "$work/record.out" || fail "the workload did not run: $(cat "$work/record.out")"
 "$krr" info "$trace" --json >"$work/info.json" || fail "krr info"
 start=$(date +%s.%N)

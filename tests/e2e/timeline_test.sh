@@ -19,7 +19,7 @@ mkdir -p "$work"
 trace=$work/getpid.trace
 
 "$krr" record -o "$trace" --file "$workload:/getpid" -- /getpid </dev/null \
-    >"$work/record.out" 2>"$work/record.err" || fail "record: $(tail -3 "$work/record.err")"
+    >"$work/record.out" 2>"$work/record.err" || fail "record: $(tail -n 3 "$work/record.err")"
 grep -q "getpid called 17 times" "$work/record.out" || fail "the workload did not run"
 
 start=$(date +%s.%N)
@@ -82,7 +82,7 @@ cmp -s "$work/all.json" "$work/rebuilt.json" || fail "rebuilt index differs"
 # A stale cache (another trace's index, valid in itself) is rebuilt, not
 # believed: the index of a trace of `true` put in its place.
 "$krr" record -o "$work/other.trace" -- true </dev/null >/dev/null 2>"$work/other.err" ||
-    fail "record true: $(tail -3 "$work/other.err")"
+    fail "record true: $(tail -n 3 "$work/other.err")"
 "$krr" timeline "$work/other.trace" >/dev/null || fail "timeline of the other trace"
 cp "$work/other.trace/activity" "$trace/activity"
 "$krr" timeline "$trace" --json >"$work/restale.json" || fail "rebuild after stale"

@@ -47,7 +47,7 @@ rm -rf "$work"
 mkdir -p "$work"
 trace=$work/getpid-syzbot.trace
 "$krr" record --kernel syzbot -o "$trace" --file "$workload:/getpid" -- /getpid </dev/null \
-    >"$work/record.out" 2>"$work/record.err" || fail "record: $(tail -3 "$work/record.err")"
+    >"$work/record.out" 2>"$work/record.err" || fail "record: $(tail -n 3 "$work/record.err")"
 grep -q "getpid called 17 times" "$work/record.out" || fail "the workload did not run"
 
 # The detail pane's first line: "at SYMBOL+OFF (0xADDRESS)  FILE:LINE".

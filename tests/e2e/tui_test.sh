@@ -68,7 +68,7 @@ rm -rf "$work"
 mkdir -p "$work"
 trace=$work/crash.trace
 "$krr" repro "$samples/slot-oob-write" -o "$trace" >"$work/repro.out" 2>"$work/repro.err" ||
-    fail "krr repro: $(tail -3 "$work/repro.err")"
+    fail "krr repro: $(tail -n 3 "$work/repro.err")"
 crash_count=$(sed -n 's/.*the crash line is printed at instruction \([0-9]*\).*/\1/p' "$work/repro.out")
 [[ -n $crash_count ]] || fail "krr repro named no crash count: $(cat "$work/repro.out")"
 

@@ -24,7 +24,7 @@ map="$cache/kernels/default/System.map"
 
 trace="$work/gdb.trace"
 if ! "$krr" record -o "$trace" --file "$workload:/w" -- /w </dev/null >"$work/record.out" 2>&1; then
-    echo "FAIL: recording the workload: $(tail -3 "$work/record.out")"
+    echo "FAIL: recording the workload: $(tail -n 3 "$work/record.out")"
     exit 1
 fi
 
@@ -58,7 +58,7 @@ session() {
     wait "$server_pid"
     local rc=$?
     server_pid=
-    [ $rc -eq 0 ] || fail "$name: krr gdbserver exited $rc: $(tail -2 "$server_log")"
+    [ $rc -eq 0 ] || fail "$name: krr gdbserver exited $rc: $(tail -n 2 "$server_log")"
 }
 
 # The instruction counts `monitor when` printed, in order.
@@ -72,7 +72,7 @@ hits=$(grep -c '^Breakpoint 1, __do_sys_getpid' "$work/breakpoints.out")
 if [ "$hits" -eq 3 ] && [ "${#c[@]}" -eq 3 ] && [ "${c[1]}" -gt "${c[0]}" ] && [ "${c[2]}" = "${c[0]}" ]; then
     pass "breakpoint: continue, continue, reverse-continue stop at ${c[0]}, ${c[1]}, ${c[2]}"
 else
-    fail "breakpoint: $hits stops at counts ${c[*]}: $(tail -5 "$work/breakpoints.out")"
+    fail "breakpoint: $hits stops at counts ${c[*]}: $(tail -n 5 "$work/breakpoints.out")"
 fi
 
 # 2. stepi 1000 then reverse-stepi 1000 gives identical registers.
@@ -162,7 +162,7 @@ if grep -q 'goto input N' "$work/monitor.out" && [ -n "$input3" ] && [ "${c[1]:-
     grep -q "unknown monitor command 'bogus'" "$work/monitor.out"; then
     pass "monitor when/goto/info/help; a write (12345) is discarded on the next step"
 else
-    fail "monitor: counts ${c[*]} (input 3 at $input3), total_forks ${forks[*]}: $(tail -6 "$work/monitor.out")"
+    fail "monitor: counts ${c[*]} (input 3 at $input3), total_forks ${forks[*]}: $(tail -n 6 "$work/monitor.out")"
 fi
 
 # 8. Bad packets get error or empty replies; the server keeps serving.
@@ -206,7 +206,7 @@ if [ $bad_ok -eq 1 ] && [ "${#replies[@]}" -eq 12 ] && [ -n "${replies[10]}" ] &
     [ $rc -eq 0 ]; then
     pass "bad packets: ${replies[*]:0:10} (errors or empty); then a monitor command and D work"
 else
-    fail "bad packets: replies '${replies[*]}', server exit $rc: $(tail -2 "$server_log")"
+    fail "bad packets: replies '${replies[*]}', server exit $rc: $(tail -n 2 "$server_log")"
 fi
 
 echo "$failures failures"

@@ -26,7 +26,7 @@ vmlinux="$cache/kernels/default/vmlinux"
 trace="$work/smp.trace"
 if ! "$krr" record --smp 2 --seed 1 -o "$trace" --file "$workload:/smp_race" -- /smp_race \
     </dev/null >"$work/record.out" 2>&1; then
-    echo "FAIL: recording the workload: $(tail -3 "$work/record.out")"
+    echo "FAIL: recording the workload: $(tail -n 3 "$work/record.out")"
     exit 1
 fi
 
@@ -49,7 +49,7 @@ session() {
     wait "$server_pid"
     local rc=$?
     server_pid=
-    [ $rc -eq 0 ] || fail "$name: krr gdbserver exited $rc: $(tail -2 "$server_log")"
+    [ $rc -eq 0 ] || fail "$name: krr gdbserver exited $rc: $(tail -n 2 "$server_log")"
 }
 
 # `monitor when` lines as "COUNT VCPU".
@@ -72,7 +72,7 @@ vcpus_hit=$(printf '%s\n' "${hit[@]}" | cut -d' ' -f2 | sort -u | tr '\n' ' ')
 if [ "${#hit[@]}" -eq 30 ] && [ "$vcpus_hit" = "0 1 " ]; then
     pass "30 hits of do_syscall_64, on vCPUs $vcpus_hit"
 else
-    fail "hits: ${#hit[@]} on vCPUs '$vcpus_hit': $(tail -4 "$work/hits.out")"
+    fail "hits: ${#hit[@]} on vCPUs '$vcpus_hit': $(tail -n 4 "$work/hits.out")"
 fi
 # The first hit whose vCPU differs from the previous hit's.
 switch_at=
@@ -95,7 +95,7 @@ if [ -n "$switch_at" ]; then
         grep -q "Switching to Thread [0-9]*\.*$(( ${hit[switch_at - 1]#* } + 1 ))\]" "$work/reverse.out"; then
         pass "reverse-continue from ${hit[switch_at]} (count vCPU) back across the switch to ${hit[switch_at - 1]}"
     else
-        fail "reverse-continue: forward hits ${hit[switch_at - 1]} / ${hit[switch_at]}, stops ${back[*]}: $(tail -4 "$work/reverse.out")"
+        fail "reverse-continue: forward hits ${hit[switch_at - 1]} / ${hit[switch_at]}, stops ${back[*]}: $(tail -n 4 "$work/reverse.out")"
     fi
 else
     fail "no vCPU switch between two consecutive hits in 30"

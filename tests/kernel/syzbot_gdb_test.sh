@@ -91,9 +91,9 @@ else
 fi
 start=$(date +%s)
 if "$krr" replay --verify -q "$trace" 2>"$work/replay.err"; then
-    pass "krr replay --verify ($(($(date +%s) - start)) s): $(tail -1 "$work/replay.err")"
+    pass "krr replay --verify ($(($(date +%s) - start)) s): $(tail -n 1 "$work/replay.err")"
 else
-    fail "krr replay --verify: $(tail -3 "$work/replay.err")"
+    fail "krr replay --verify: $(tail -n 3 "$work/replay.err")"
 fi
 
 # 2. The gdb session. The lines gdb must reach, from the source text:
@@ -176,7 +176,7 @@ wait "$server_pid"
 server_status=$?
 server_pid=
 echo "gdb session: $(($(date +%s) - start)) s (gdb exit $gdb_status, krr gdbserver exit $server_status)"
-[ $server_status -eq 0 ] || fail "krr gdbserver exited $server_status: $(tail -3 "$work/server.err")"
+[ $server_status -eq 0 ] || fail "krr gdbserver exited $server_status: $(tail -n 3 "$work/server.err")"
 out=$work/gdb.out
 # The part of gdb's output after marker @NAME (up to the next marker); a
 # marker is echoed before the command (step and after) or before the

@@ -72,7 +72,7 @@ if timeout 900 "$krr" run --kernel "$profile" --stats -- uname -a >"$work/run.ou
     pass "krr run --kernel $profile -- uname -a: $(grep -m1 '^Linux' "$work/run.out")"
     grep 'instructions in' "$work/run.out"
 else
-    fail "krr run --kernel $profile:"; tail -30 "$work/run.out"
+    fail "krr run --kernel $profile:"; tail -n 30 "$work/run.out"
 fi
 
 # 5. syzbot: a double free reported by KASAN, as syzbot titles it.
@@ -90,7 +90,7 @@ if [ "$profile" = syzbot ] && [ -f "$work/kmod/krr_bugs.ko" ]; then
     else
         fail "buf-double-free: no KASAN double-free report from krr_bugs_release:"
         grep -m5 -E "BUG|panic" "$work/kasan.out"
-        tail -5 "$work/kasan.out"
+        tail -n 5 "$work/kasan.out"
     fi
 fi
 

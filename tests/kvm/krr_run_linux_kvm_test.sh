@@ -24,7 +24,7 @@ fail=0
     </dev/null >"$work/out" 2>"$work/err"
 status=$?
 if [ "$status" -ne 0 ]; then
-    echo "FAIL: exited $status: $(tail -3 "$work/out" "$work/err")"
+    echo "FAIL: exited $status: $(tail -n 3 "$work/out" "$work/err")"
     fail=1
 fi
 # The console also carries kernel messages: keep the command's lines.

@@ -37,14 +37,14 @@ boot() {
         -append "console=ttyS0 nokaslr tsc=unstable panic=-1" \
         </dev/null >"$work/$1.out" 2>&1 || status=$?
     [[ $status -eq 0 ]] || {
-        tail -30 "$work/$1.out" >&2
+        tail -n 30 "$work/$1.out" >&2
         fail "$1: qemu exited with status $status (124: the guest did not power off in 300 s)"
     }
 }
 
 expect() {
     grep -qE -- "$2" "$work/$1.out" || {
-        tail -30 "$work/$1.out" >&2
+        tail -n 30 "$work/$1.out" >&2
         fail "$1: the console lacks /$2/"
     }
 }
