@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define COMMAND_FILE "/krr/command"
@@ -212,21 +213,79 @@ static void set_environment(void) {
     }
 }
 
-static pid_t start_command(char** argv) {
-    pid_t pid = fork();
-    if (pid < 0) {
+/* The terminal signals the keeper ignores and the command gets back. */
+static const int kJobSignals[] = {SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGHUP};
+
+static void exec_command(char** argv) {
+    for (size_t i = 0; i < sizeof kJobSignals / sizeof kJobSignals[0]; ++i) {
+        signal(kJobSignals[i], SIG_DFL);
+    }
+    execvp(argv[0], argv);
+    dprintf(STDERR_FILENO, "krr-init: %s: %s\n", argv[0], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+}
+
+/* The command runs in a session of its own with the console as controlling
+ * terminal, so an interactive shell gets job control and Ctrl-C. The
+ * session is led by a keeper process, not by the command: when a session
+ * leader exits the kernel hangs its terminal up, and the hangup discards
+ * console output the serial driver has not sent yet (with several CPUs its
+ * interrupts can run behind the command). The keeper waits for the command,
+ * lets the console drain, passes the command's wait status to init through
+ * `status_pipe`, and only then exits. Returns the keeper's pid. */
+static pid_t start_command(char** argv, int status_pipe[2]) {
+    if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+        fail(KRR_INIT_STEP_START, "pipe: %s", strerror(errno));
+    }
+    pid_t keeper = fork();
+    if (keeper < 0) {
         fail(KRR_INIT_STEP_START, "fork: %s", strerror(errno));
     }
-    if (pid == 0) {
-        /* Its own session with the console as controlling terminal, so an
-         * interactive shell gets job control and Ctrl-C. */
-        setsid();
-        ioctl(STDIN_FILENO, TIOCSCTTY, 0);
-        execvp(argv[0], argv);
-        dprintf(STDERR_FILENO, "krr-init: %s: %s\n", argv[0], strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
+    if (keeper > 0) {
+        close(status_pipe[1]);
+        return keeper;
     }
-    return pid;
+    close(status_pipe[0]);
+    setsid();
+    ioctl(STDIN_FILENO, TIOCSCTTY, 0);
+    for (size_t i = 0; i < sizeof kJobSignals / sizeof kJobSignals[0]; ++i) {
+        signal(kJobSignals[i], SIG_IGN);
+    }
+    pid_t command = fork();
+    if (command < 0) {
+        dprintf(STDERR_FILENO, "krr-init: fork: %s\n", strerror(errno));
+        _exit(126);
+    }
+    if (command == 0) {
+        exec_command(argv);
+    }
+    int status = 0;
+    while (waitpid(command, &status, 0) < 0) {
+        if (errno != EINTR) {
+            dprintf(STDERR_FILENO, "krr-init: wait: %s\n", strerror(errno));
+            _exit(126);
+        }
+    }
+    tcdrain(STDOUT_FILENO);
+    if (write(status_pipe[1], &status, sizeof status) != (ssize_t)sizeof status) {
+        _exit(126);
+    }
+    _exit(0);
+}
+
+/* The command's wait status, as its keeper reported it. */
+static int command_status(int keeper_status, int status_pipe) {
+    int status = 0;
+    ssize_t got;
+    do {
+        got = read(status_pipe, &status, sizeof status);
+    } while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)sizeof status) {
+        /* The keeper failed before the command ran (fork, exec): its own
+         * status says how. */
+        return keeper_status;
+    }
+    return status;
 }
 
 /* As PID 1, init inherits every orphan; reap them all until the command ends. */
@@ -267,8 +326,9 @@ int main(void) {
     char** argv = read_command();
     set_environment();
     control_send(KRR_CONTROL_COMMAND_STARTS, 0);
-    pid_t command = start_command(argv);
-    int status = wait_for(command);
+    int status_pipe[2];
+    pid_t keeper = start_command(argv, status_pipe);
+    int status = command_status(wait_for(keeper), status_pipe[0]);
     control_send(KRR_CONTROL_EXIT_STATUS, exit_report(status));
     power_off();
     return 0;
