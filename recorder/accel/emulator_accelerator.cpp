@@ -162,29 +162,27 @@ bool EmulatorAccelerator::runnable(unsigned vcpu) const {
            machine_.pending_interrupt(vcpu, interrupts_enabled(vcpu)).has_value();
 }
 
-// The current vCPU goes on while its clock is less than a quantum ahead of
-// every other runnable one; otherwise the runnable vCPU with the smallest
-// clock runs (the lowest index among equals).
-std::optional<unsigned> EmulatorAccelerator::choose_vcpu() const {
-    std::optional<unsigned> smallest;
-    std::optional<uint64_t> smallest_other;
+// The runnable vCPU other than the current one with the smallest clock (the
+// lowest index among equals).
+std::optional<unsigned> EmulatorAccelerator::next_runnable() const {
+    std::optional<unsigned> next;
     for (unsigned i = 0; i < schedule_.size(); ++i) {
-        if (!runnable(i)) {
-            continue;
-        }
-        const uint64_t clock = clock_count(i);
-        if (!smallest || clock < clock_count(*smallest)) {
-            smallest = i;
-        }
-        if (i != current_ && (!smallest_other || clock < *smallest_other)) {
-            smallest_other = clock;
+        if (i != current_ && runnable(i) && (!next || clock_count(i) < clock_count(*next))) {
+            next = i;
         }
     }
-    if (runnable(current_) &&
-        (!smallest_other || clock_count(current_) < *smallest_other + quantum_)) {
+    return next;
+}
+
+// The current vCPU goes on while its clock is less than a quantum ahead of
+// every other runnable one; otherwise the next runnable one runs (whose clock
+// is then the smallest of all).
+std::optional<unsigned> EmulatorAccelerator::choose_vcpu() const {
+    const std::optional<unsigned> next = next_runnable();
+    if (runnable(current_) && (!next || clock_count(current_) < clock_count(*next) + quantum_)) {
         return current_;
     }
-    return smallest;
+    return next;
 }
 
 void EmulatorAccelerator::switch_to(unsigned vcpu) {
@@ -302,15 +300,8 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
             // After a PAUSE the runnable vCPU with the smallest clock among
             // the others goes first, if there is one.
             yield_requested_ = false;
-            std::optional<unsigned> other;
-            for (unsigned i = 0; i < schedule_.size(); ++i) {
-                if (i != current_ && runnable(i) &&
-                    (!other || clock_count(i) < clock_count(*other))) {
-                    other = i;
-                }
-            }
-            if (other) {
-                chosen = other;
+            if (const std::optional<unsigned> next = next_runnable()) {
+                chosen = next;
             }
         }
         if (!chosen) {
@@ -375,13 +366,10 @@ AcceleratorStop EmulatorAccelerator::run(uint64_t max_instructions,
             target = std::min(target, vcpu.instructions_retired + until);
         }
         // Give way once a quantum ahead of the next runnable vCPU.
-        for (unsigned i = 0; i < schedule_.size(); ++i) {
-            if (i != current_ && runnable(i)) {
-                const uint64_t limit = clock_count(i) + quantum_;
-                const uint64_t now = clock_count(current_);
-                target =
-                    std::min(target, vcpu.instructions_retired + (limit > now ? limit - now : 1));
-            }
+        if (const std::optional<unsigned> next = next_runnable()) {
+            const uint64_t limit = clock_count(*next) + quantum_;
+            const uint64_t now = clock_count(current_);
+            target = std::min(target, vcpu.instructions_retired + (limit > now ? limit - now : 1));
         }
         if (jitter_ && jitter_->deadline() && *jitter_->deadline() > total) {
             target = std::min(target, vcpu.instructions_retired + (*jitter_->deadline() - total));

@@ -131,6 +131,7 @@ private:
     void report_skip(unsigned vcpu, uint64_t instructions);
     bool interrupts_enabled(unsigned vcpu) const;
     bool runnable(unsigned vcpu) const;
+    std::optional<unsigned> next_runnable() const;
     std::optional<unsigned> choose_vcpu() const;
     void switch_to(unsigned vcpu);
     void take_apic_requests();
