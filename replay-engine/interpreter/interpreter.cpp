@@ -14,7 +14,7 @@ namespace krr {
 
 namespace {
 
-constexpr uint64_t kIf = 1ULL << 9;
+constexpr uint64_t kIf = 1ULL << 9, kRf = 1ULL << 16;
 
 std::string hex(uint64_t v) {
     char buf[24];
@@ -85,6 +85,10 @@ void Interpreter::request_stop(StopReason reason, std::string message) {
     }
 }
 
+bool Interpreter::between_string_iterations() const {
+    return last_retired_rip_ != kNoRip && last_retired_rip_ == vcpu_->cpu.rip;
+}
+
 bool Interpreter::interrupts_enabled() const {
     return (vcpu_->cpu.rflags & kIf) && !vcpu_->cpu.events.interrupt_shadow;
 }
@@ -121,9 +125,10 @@ void Interpreter::deliver_external_interrupt(uint8_t vector) {
         return;
     }
     vcpu_->cpu.events.halted = 0;
+    Event interrupt{vector, EventKind::ExternalInterrupt};
+    interrupt.between_string_iterations = between_string_iterations();
     last_retired_rip_ = kNoRip;
-    if (deliver_event(vcpu_->cpu, memory_, Event{vector, EventKind::ExternalInterrupt}) ==
-        DeliveryOutcome::TripleFault) {
+    if (deliver_event(vcpu_->cpu, memory_, interrupt) == DeliveryOutcome::TripleFault) {
         request_stop(StopReason::TripleFault,
                      "triple fault while delivering interrupt " + std::to_string(vector));
     }
@@ -134,9 +139,10 @@ void Interpreter::deliver_nmi() {
         return;
     }
     vcpu_->cpu.events.halted = 0;
+    Event nmi{kNmi, EventKind::Nmi};
+    nmi.between_string_iterations = between_string_iterations();
     last_retired_rip_ = kNoRip;
-    if (deliver_event(vcpu_->cpu, memory_, Event{kNmi, EventKind::Nmi}) ==
-        DeliveryOutcome::TripleFault) {
+    if (deliver_event(vcpu_->cpu, memory_, nmi) == DeliveryOutcome::TripleFault) {
         request_stop(StopReason::TripleFault, "triple fault while delivering an NMI");
     }
 }
@@ -316,6 +322,14 @@ StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
                 next_rip == rip && (entry->insn.repeats() || entry->insn.repeats_while_not_equal())
                     ? rip
                     : kNoRip;
+            if (cpu.rflags & kRf) [[unlikely]] {
+                // The CPU clears RF when an instruction completes, except
+                // IRET, which loads it (SDM vol. 3, "RF flag"); iterations of
+                // a REP string instruction before its last are not its end.
+                if (last_retired_rip_ == kNoRip && entry->insn.opcode != cpu::OpcodeId::IRET) {
+                    cpu.rflags &= ~kRf;
+                }
+            }
             previous = entry;
             previous_rip = rip;
             previous_physical = physical;

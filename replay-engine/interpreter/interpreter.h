@@ -140,6 +140,8 @@ private:
     const CachedInstruction* fetch_and_decode(uint64_t* physical_out);
     InstructionHandler resolve_handler(const cpu::DecodedInstruction& insn) const;
     void deliver(const struct GuestFault& fault);
+    // An iteration of a REP string instruction retired with more to come.
+    bool between_string_iterations() const;
     bool refuse_legacy_event(const char* what, unsigned vector);
     template <bool kDebug>
     StopReason run_loop(uint64_t target, const RunControl& control);

@@ -28,6 +28,50 @@ FaultClass classify(uint8_t vector) {
     }
 }
 
+// The exception classes of the SDM (vol. 3, table 6-1) as far as the RFLAGS
+// image depends on them.
+enum class ExceptionClass { Fault, Trap, Abort };
+
+ExceptionClass exception_class(uint8_t vector) {
+    switch (vector) {
+    case kDebug:
+        // #DB is raised here only as a trap (INT1). The one #DB that is a
+        // fault with RF left as it is, an instruction breakpoint, is taken
+        // only while RF is 0, so "as it is" covers it too.
+    case kBreakpoint:
+    case kOverflow:
+        return ExceptionClass::Trap;
+    case kDoubleFault:
+    case kMachineCheck:
+        return ExceptionClass::Abort;
+    default:
+        return ExceptionClass::Fault;
+    }
+}
+
+// The RFLAGS pushed in the frame (Intel SDM vol. 3, "Instruction-Breakpoint
+// Exception Condition"): RF = 1 for a fault, so that the faulting
+// instruction, restarted by IRET, does not stop at an instruction breakpoint
+// again; likewise for an interrupt between two iterations of a REP string
+// instruction. Traps (INT n, INT3, INTO, INT1), aborts and interrupts
+// between instructions push RF as it is.
+uint64_t pushed_rflags(const CpuState& cpu, const Event& event) {
+    bool sets_rf = false;
+    switch (event.kind) {
+    case EventKind::Exception:
+        sets_rf = exception_class(event.vector) == ExceptionClass::Fault;
+        break;
+    case EventKind::ExternalInterrupt:
+    case EventKind::Nmi:
+        sets_rf = event.between_string_iterations;
+        break;
+    case EventKind::SoftwareInterrupt:
+    case EventKind::SoftwareException:
+        break;
+    }
+    return sets_rf ? cpu.rflags | kRf : cpu.rflags;
+}
+
 bool is_external(EventKind kind) {
     return kind == EventKind::ExternalInterrupt || kind == EventKind::Nmi ||
            kind == EventKind::Exception;
@@ -90,7 +134,7 @@ void deliver_once(CpuState& cpu, LinearMemory& memory, const Event& event) {
     }
     frame[n++] = cpu.rip;
     frame[n++] = cpu.seg[CS].selector;
-    frame[n++] = cpu.rflags;
+    frame[n++] = pushed_rflags(cpu, event);
     frame[n++] = cpu.gpr[RSP];
     frame[n++] = cpu.seg[SS].selector;
     uint64_t new_rsp = rsp - static_cast<uint64_t>(n) * 8;

@@ -25,12 +25,19 @@ struct Event {
     bool has_error_code = false;
     uint32_t error_code = 0;
     uint64_t cr2 = 0; // for #PF
+    // An interrupt or NMI taken after an iteration of a REP string
+    // instruction that has iterations left (cpu.rip is that instruction).
+    bool between_string_iterations = false;
 };
 
 enum class DeliveryOutcome : uint8_t { Delivered, TripleFault };
 
 // Deliver `event` with cpu.rip as the return address (the faulting
 // instruction for faults, the next one for traps and software interrupts).
+// The RFLAGS image has RF = 1 for a fault and for an interrupt between
+// string iterations, so the instruction resumes without matching an
+// instruction breakpoint again; traps, aborts and other interrupts push RF
+// as it is (Intel SDM vol. 3, "Instruction-Breakpoint Exception Condition").
 // On a triple fault the state is left as it was when the last fault hit; the
 // machine then resets or stops.
 DeliveryOutcome deliver_event(CpuState& cpu, LinearMemory& memory, const Event& event);

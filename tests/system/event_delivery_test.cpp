@@ -79,7 +79,7 @@ TEST_CASE("a page fault in user mode switches to RSP0 and pushes the full frame"
     CHECK(m.get64(sp) == (kPfUser | kPfWrite));
     CHECK(m.get64(sp + 8) == 0x401000);
     CHECK(m.get64(sp + 16) == 0x33);
-    CHECK(m.get64(sp + 24) == (0x202 | (1ULL << 8)));
+    CHECK(m.get64(sp + 24) == (0x202 | (1ULL << 8) | (1ULL << 16))); // a fault: RF set
     CHECK(m.get64(sp + 32) == 0x7ff0);
     CHECK(m.get64(sp + 40) == 0x2b);
 }
@@ -131,7 +131,9 @@ TEST_CASE("IRETQ returns to user mode and restores the interrupted state") {
     CHECK(m.cpu.seg[CS].selector == 0x33);
     CHECK(m.cpu.seg[SS].selector == 0x2b);
     CHECK(m.cpu.seg[SS].dpl == 3);
-    CHECK(m.cpu.rflags == before.rflags);
+    // The faulting instruction is restarted with RF set (cleared when it
+    // completes), so an instruction breakpoint on it does not hit again.
+    CHECK(m.cpu.rflags == (before.rflags | (1ULL << 16)));
 }
 
 TEST_CASE("IRETQ from user mode cannot raise IOPL or clear IF beyond its rights") {
@@ -180,4 +182,114 @@ TEST_CASE("loading data segments checks privilege and allows null selectors") {
     CHECK(m.cpu.seg[ES].unusable == 1);
     CHECK_THROWS_AS(load_data_segment(m.cpu, m.mem, SS, 0), GuestFault);    // null SS at CPL 3
     CHECK_THROWS_AS(load_data_segment(m.cpu, m.mem, DS, 0x78), GuestFault); // beyond the GDT
+}
+
+// The RF bit of the RFLAGS image (Intel SDM vol. 3, "Instruction-Breakpoint
+// Exception Condition"): set for every fault-class exception, and for an
+// interrupt between iterations of a REP string instruction; as it is for
+// traps, aborts and interrupts between instructions.
+namespace {
+
+constexpr uint64_t kRfFlag = 1ULL << 16;
+
+// The RFLAGS image of the frame just pushed (kernel to kernel: no stack
+// switch is needed for the offsets, only whether there is an error code).
+uint64_t pushed_rflags_image(Machine& m, bool has_error_code) {
+    return m.get64(m.cpu.gpr[RSP] + (has_error_code ? 8 : 0) + 16);
+}
+
+} // namespace
+
+TEST_CASE("faults push RF = 1; the CPU's RF is cleared on entry to the handler") {
+    const GuestFault faults[] = {
+        GuestFault::pf(0x1000, kPfUser),
+        GuestFault::gp(0),
+        GuestFault::ud(),
+        GuestFault::de(),
+        GuestFault::ss(0),
+        GuestFault{kDeviceNotAvailable, false, 0, 0},
+        GuestFault{kInvalidTss, true, 0x40, 0},
+        GuestFault{kSegmentNotPresent, true, 0x18, 0},
+        GuestFault{kAlignmentCheck, true, 0, 0},
+        GuestFault{kX87Error, false, 0, 0},
+        GuestFault{kSimdError, false, 0, 0},
+        GuestFault{kBoundRange, false, 0, 0},
+    };
+    for (const GuestFault& fault : faults) {
+        CAPTURE(int(fault.vector));
+        Machine m;
+        m.cpu.rflags = 0x202;
+        m.gate(fault.vector, 0xffffffff81000000ULL);
+        REQUIRE(deliver_event(m.cpu, m.mem, exception_event(fault)) == DeliveryOutcome::Delivered);
+        CHECK(pushed_rflags_image(m, fault.has_error_code) == (0x202 | kRfFlag));
+        CHECK((m.cpu.rflags & kRfFlag) == 0);
+    }
+}
+
+TEST_CASE("traps (INT3, INT n, INTO, INT1) push RF as it is") {
+    struct Trap {
+        uint8_t vector;
+        EventKind kind;
+    };
+    for (Trap trap :
+         {Trap{kBreakpoint, EventKind::SoftwareException}, Trap{0x80, EventKind::SoftwareInterrupt},
+          Trap{kDebug, EventKind::Exception}, Trap{kOverflow, EventKind::SoftwareException}}) {
+        CAPTURE(int(trap.vector));
+        Machine m;
+        m.cpu.rflags = 0x202;
+        m.gate(trap.vector, 0xffffffff81000000ULL, 0, 0xe, 3);
+        REQUIRE(deliver_event(m.cpu, m.mem, Event{trap.vector, trap.kind}) ==
+                DeliveryOutcome::Delivered);
+        CHECK(m.cpu.rip == 0xffffffff81000000ULL);
+        CHECK(pushed_rflags_image(m, false) == 0x202);
+    }
+}
+
+TEST_CASE("an abort (#DF) pushes RF as it is") {
+    Machine m;
+    m.cpu.rflags = 0x202;
+    m.gate(kPageFault, 0xffffffff81000000ULL, 0, 0xe, 0, false); // not present: #NP, then #DF
+    m.gate(kDoubleFault, 0xffffffff81004000ULL, 1);
+    REQUIRE(deliver_event(m.cpu, m.mem, exception_event(GuestFault::pf(0x1000, 0))) ==
+            DeliveryOutcome::Delivered);
+    REQUIRE(m.cpu.rip == 0xffffffff81004000ULL);
+    CHECK(pushed_rflags_image(m, true) == 0x202);
+}
+
+TEST_CASE("a fault while delivering an interrupt pushes RF = 1") {
+    Machine m;
+    m.cpu.rflags = 0x202;
+    m.gate(0x20, 0xffffffff81000000ULL, 0, 0xe, 0, false); // not present: #NP
+    m.gate(kSegmentNotPresent, 0xffffffff81005000ULL);
+    REQUIRE(deliver_event(m.cpu, m.mem, Event{0x20, EventKind::ExternalInterrupt}) ==
+            DeliveryOutcome::Delivered);
+    REQUIRE(m.cpu.rip == 0xffffffff81005000ULL);
+    CHECK(pushed_rflags_image(m, true) == (0x202 | kRfFlag));
+}
+
+TEST_CASE("an interrupt or NMI pushes RF = 1 only between iterations of a string instruction") {
+    for (EventKind kind : {EventKind::ExternalInterrupt, EventKind::Nmi}) {
+        const uint8_t vector = kind == EventKind::Nmi ? uint8_t{kNmi} : uint8_t{0x20};
+        CAPTURE(int(vector));
+        for (bool between : {false, true}) {
+            CAPTURE(between);
+            Machine m;
+            m.cpu.rflags = 0x202;
+            m.gate(vector, 0xffffffff81000000ULL);
+            Event event{vector, kind};
+            event.between_string_iterations = between;
+            REQUIRE(deliver_event(m.cpu, m.mem, event) == DeliveryOutcome::Delivered);
+            CHECK(pushed_rflags_image(m, false) == (between ? 0x202 | kRfFlag : 0x202));
+            CHECK((m.cpu.rflags & kRfFlag) == 0);
+        }
+    }
+}
+
+TEST_CASE("an interrupt taken while RF is set pushes it set") {
+    Machine m;
+    m.cpu.rflags = 0x202 | kRfFlag; // back from a fault handler, before the instruction completed
+    m.gate(0x20, 0xffffffff81000000ULL);
+    REQUIRE(deliver_event(m.cpu, m.mem, Event{0x20, EventKind::ExternalInterrupt}) ==
+            DeliveryOutcome::Delivered);
+    CHECK(pushed_rflags_image(m, false) == (0x202 | kRfFlag));
 }
