@@ -28,7 +28,8 @@ CommandSpec record_command() {
                             "vary the run: hold interrupts back and, with --smp, vary the "
                             "vCPUs' turns by amounts drawn from S (replay does not need it)"});
     spec.takes_command = true;
-    spec.requires_command = true;
+    // A flat image (--boot flat, recorded under KVM) takes no command.
+    spec.requires_command = false;
     spec.run = [](const ParsedArgs& args) {
         auto output = args.get("output");
         if (!output) {
@@ -39,6 +40,10 @@ CommandSpec record_command() {
             throw Error("record: " + *output, "already exists; choose a new trace directory");
         }
         GuestRunOptions options = guest_run_options(args);
+        if (options.image.command.empty() && !options.flat_boot) {
+            throw Error("record", "no guest command given (usage: krr record " +
+                                      std::string("-o TRACE [machine options] -- CMD [ARGS])"));
+        }
         options.record_path = *output;
         if (auto seed = args.get_u64("seed")) {
             options.interrupt_jitter_seed = *seed;

@@ -47,6 +47,16 @@ CommandSpec replay_command() {
         const bool terminal =
             isatty(STDERR_FILENO) != 0 && (args.has("quiet") || isatty(STDOUT_FILENO) == 0);
         if (terminal) {
+            options.resolve_progress = [](uint64_t done, uint64_t total) {
+                std::fprintf(stderr,
+                             "\rkrr: replay: resolving the KVM recording's positions: "
+                             "%llu of %llu ",
+                             static_cast<unsigned long long>(done),
+                             static_cast<unsigned long long>(total));
+                if (done == total) {
+                    std::fputc('\n', stderr);
+                }
+            };
             options.progress = [](const ReplayProgress& p) {
                 std::fprintf(stderr, "\rkrr: replay: %llu instructions, %llu inputs, %.1f MIPS ",
                              static_cast<unsigned long long>(p.instructions),

@@ -6,6 +6,7 @@ namespace krr::cli {
 CommandSpec run_command();
 CommandSpec record_command();
 CommandSpec replay_command();
+CommandSpec resolve_command();
 CommandSpec info_command();
 CommandSpec image_command();
 CommandSpec repro_command();
@@ -18,6 +19,7 @@ std::vector<CommandSpec> all_commands() {
         run_command(),
         record_command(),
         replay_command(),
+        resolve_command(),
         info_command(),
         image_command(),
         repro_command(),

@@ -27,22 +27,57 @@ uint64_t machine_register_hash(std::span<const VcpuState> vcpus) {
     return checksum64(hashes);
 }
 
+uint64_t page_hash(const uint8_t* page) {
+    uint64_t masked[kPageSize / 8];
+    std::memcpy(masked, page, kPageSize);
+    for (uint64_t& word : masked) {
+        // Present (bit 0) entries: ignore the accessed bit.
+        if (word & 1) {
+            word &= ~(1ULL << 5);
+        }
+    }
+    return checksum64(std::span(reinterpret_cast<const uint8_t*>(masked), kPageSize));
+}
+
 std::vector<uint64_t> page_hashes(const GuestMemory& memory) {
     const uint64_t pages = memory.size() / kPageSize;
     std::vector<uint64_t> out(pages);
-    uint64_t masked[kPageSize / 8];
     for (uint64_t i = 0; i < pages; ++i) {
-        const uint8_t* page = memory.base() + i * kPageSize;
-        std::memcpy(masked, page, kPageSize);
-        for (uint64_t& word : masked) {
-            // Present (bit 0) entries: ignore the accessed bit.
-            if (word & 1) {
-                word &= ~(1ULL << 5);
-            }
-        }
-        out[i] = checksum64(std::span(reinterpret_cast<const uint8_t*>(masked), kPageSize));
+        out[i] = page_hash(memory.base() + i * kPageSize);
     }
     return out;
+}
+
+uint64_t register_hash_without_count(const VcpuState& state) {
+    VcpuState copy = state;
+    copy.instructions_retired = 0;
+    return register_hash(copy);
+}
+
+uint64_t exact_page_hash(const uint8_t* page) {
+    return checksum64(std::span(page, kPageSize));
+}
+
+uint64_t pages_hash(std::span<const std::pair<uint64_t, uint64_t>> numbered_hashes) {
+    std::vector<uint64_t> words;
+    words.reserve(numbered_hashes.size() * 2);
+    for (const auto& [number, hash] : numbered_hashes) {
+        words.push_back(number);
+        words.push_back(hash);
+    }
+    return checksum64(std::span(reinterpret_cast<const uint8_t*>(words.data()), words.size() * 8));
+}
+
+uint64_t pages_hash(const GuestMemory& memory, std::span<const uint64_t> page_numbers) {
+    std::vector<std::pair<uint64_t, uint64_t>> numbered;
+    numbered.reserve(page_numbers.size());
+    for (uint64_t number : page_numbers) {
+        uint64_t hash = number < memory.size() / kPageSize
+                            ? exact_page_hash(memory.base() + number * kPageSize)
+                            : 0; // beyond RAM: the recorder never lists such a page
+        numbered.emplace_back(number, hash);
+    }
+    return pages_hash(numbered);
 }
 
 uint64_t memory_hash(const std::vector<uint64_t>& pages) {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace krr {
@@ -25,5 +26,22 @@ uint64_t register_hash(const VcpuState& state);
 uint64_t machine_register_hash(std::span<const VcpuState> vcpus);
 std::vector<uint64_t> page_hashes(const GuestMemory& memory);
 uint64_t memory_hash(const std::vector<uint64_t>& pages);
+// One 4 KiB page's hash, accessed bits of entry-like words masked.
+uint64_t page_hash(const uint8_t* page);
+
+// A register hash without what only the emulator counts: the state with
+// instructions_retired cleared. KVM recordings store it, because the
+// recorder does not know the count (their final state is compared on it).
+uint64_t register_hash_without_count(const VcpuState& state);
+
+// What a KVM recording's positions compare of memory (trace::StatePosition):
+// the exact contents of some pages (their numbers and exact_page_hash, in
+// the order given). Exact, because the accessed-bit masking of page_hash
+// cannot tell a counter from itself 32 increments later, and a position
+// must tell loop iterations apart.
+uint64_t exact_page_hash(const uint8_t* page);
+uint64_t pages_hash(const GuestMemory& memory, std::span<const uint64_t> page_numbers);
+// The same over hashes already made: (page number, exact_page_hash) pairs.
+uint64_t pages_hash(std::span<const std::pair<uint64_t, uint64_t>> numbered_hashes);
 
 } // namespace krr

@@ -6,6 +6,7 @@
 #include "guest-model/symbols.h"
 #include "recorder/accel/emulator_accelerator.h"
 #include "recorder/accel/kvm_accelerator.h"
+#include "recorder/accel/tsc_read_sites.h"
 #include "recorder/guest-image/guest_locator.h"
 #include "recorder/machine/guest_layout.h"
 #include "recorder/machine/linux_loader.h"
@@ -107,21 +108,64 @@ profile_by_function(const std::unordered_map<uint64_t, uint64_t>& samples,
     return out;
 }
 
-trace::TraceMetadata trace_metadata(const GuestRunOptions& options, const MachineConfig& config) {
+trace::TraceMetadata trace_metadata(const GuestRunOptions& options, const MachineConfig& config,
+                                    std::span<const uint8_t> flat_image) {
     trace::TraceMetadata m;
     m.krr_version = KRR_VERSION;
-    KernelImage kernel = KernelImage::load(config.kernel_path);
-    m.kernel.path = config.kernel_path;
-    m.kernel.version = kernel.kernel_version();
-    m.kernel.content_hash = content_hash_hex(kernel.bytes());
+    if (options.flat_boot) {
+        m.kernel.path = *options.image.kernel;
+        m.kernel.version = "flat image";
+        m.kernel.content_hash = content_hash_hex(flat_image);
+    } else {
+        KernelImage kernel = KernelImage::load(config.kernel_path);
+        m.kernel.path = config.kernel_path;
+        m.kernel.version = kernel.kernel_version();
+        m.kernel.content_hash = content_hash_hex(kernel.bytes());
+    }
     m.kernel_command_line = config.command_line;
     m.guest_command = options.image.command;
     m.cpuid = default_cpuid_table(config.vcpus);
     m.memory_size = config.memory_bytes;
     m.vcpu_count = config.vcpus;
-    m.accelerator = "tcg";
+    m.accelerator = options.accel;
     m.creation_time = static_cast<uint64_t>(std::time(nullptr));
     return m;
+}
+
+// The guest's TSC reads to trap while recording under KVM, found in its
+// text through `symbols_path` (System.map format) and the page tables at
+// `cr3`. Throws krr::Error when the map cannot be read.
+std::vector<TrappedTscRead> tsc_reads_to_trap(const GuestMemory& memory, uint64_t cr3,
+                                              const std::string& symbols_path, Log& log) {
+    SymbolTable symbols = SymbolTable::load(symbols_path);
+    TscReadScan scan = find_tsc_read_sites(memory, cr3, symbols);
+    std::vector<TrappedTscRead> traps;
+    for (const TscReadSite& site : scan.sites) {
+        TrappedTscRead t;
+        t.rip = site.virtual_address;
+        t.physical = site.physical_address;
+        t.length = site.length;
+        t.rdtscp = site.rdtscp;
+        traps.push_back(t);
+    }
+    if (log.enabled(LogLevel::Info)) {
+        log.write(LogLevel::Info, "recording under KVM: " + std::to_string(traps.size()) +
+                                      " TSC reads trapped (" +
+                                      std::to_string(scan.instructions_decoded) +
+                                      " instructions of " + std::to_string(scan.symbols_scanned) +
+                                      " text symbols decoded from " + symbols_path + ")");
+    }
+    return traps;
+}
+
+// Where the symbols of what runs are: System.map beside a Linux kernel,
+// IMAGE.map beside a flat IMAGE.bin (tests/kvm builds the micro-guest's).
+std::string symbols_path_for(const GuestRunOptions& options, const MachineConfig& config) {
+    namespace fs = std::filesystem;
+    if (options.flat_boot) {
+        return fs::path(*options.image.kernel).replace_extension(".map").string();
+    }
+    return (fs::path(config.kernel_path).parent_path() / "System.map").string();
 }
 
 } // namespace
@@ -215,14 +259,17 @@ GuestRunResult run_guest(const GuestRunOptions& options,
         throw Error("accel", "'" + options.accel + "' is not an accelerator (tcg or kvm)");
     }
     const bool kvm = options.accel == "kvm";
-    if (kvm && (options.record_path || options.interrupt_jitter_seed)) {
-        throw Error("accel", "recording under KVM is not implemented yet (docs/kvm.md)");
+    if (kvm && options.interrupt_jitter_seed) {
+        throw Error("accel", "interrupt jitter (--seed) is the emulator's: under KVM the host's "
+                             "timing varies each run by itself");
     }
     if (options.flat_boot &&
-        (options.record_path || options.initrd || !options.image.command.empty() ||
-         !options.image.file_specs.empty() || !options.image.modules.empty())) {
-        throw Error("boot", "a flat image runs alone: no recording, initrd, files, modules or "
-                            "command");
+        (options.initrd || !options.image.command.empty() || !options.image.file_specs.empty() ||
+         !options.image.modules.empty())) {
+        throw Error("boot", "a flat image runs alone: no initrd, files, modules or command");
+    }
+    if (options.flat_boot && options.record_path && !kvm) {
+        throw Error("boot", "a flat image is recorded under KVM only (--accel kvm)");
     }
     if (options.flat_boot && !options.image.kernel) {
         throw Error("boot", "--boot flat needs the image as --kernel PATH");
@@ -341,9 +388,32 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     }
     EmulatorAccelerator emulator(machine);
     std::unique_ptr<KvmAccelerator> kvm_run;
-    if (kvm && options.flat_boot) {
+    // Recording under KVM: the snapshot is taken in the emulator (which
+    // the machine was in until now), then KVM records from there.
+    auto start_kvm = [&] {
         kvm_run = std::make_unique<KvmAccelerator>(machine);
         kvm_accelerator = kvm_run.get();
+        accelerator = nullptr;
+        if (!options.record_path) {
+            return;
+        }
+        recorder = std::make_unique<TraceRecorder>(
+            *options.record_path, trace_metadata(options, config, flat_image), machine, emulator);
+        recorder->set_counts_unresolved();
+        std::string symbols = symbols_path_for(options, config);
+        std::vector<TrappedTscRead> traps;
+        if (options.flat_boot && !std::filesystem::exists(symbols)) {
+            machine.log().write(LogLevel::Info,
+                                "recording under KVM: no " + symbols + ": no TSC read is trapped");
+        } else {
+            traps = tsc_reads_to_trap(machine.memory(), machine.vcpu(0).cpu.cr3, symbols,
+                                      machine.log());
+        }
+        kvm_run->start_recording([&](const trace::InputRecord& r) { recorder->input(r); },
+                                 std::move(traps));
+    };
+    if (kvm && options.flat_boot) {
+        start_kvm();
     } else {
         accelerator = &emulator;
     }
@@ -426,16 +496,17 @@ GuestRunResult run_guest(const GuestRunOptions& options,
             if (kvm_handover_pending && outcome.kind == AcceleratorStop::Kind::StopRequested &&
                 !halt_run) {
                 kvm_handover_pending = false;
-                kvm_run = std::make_unique<KvmAccelerator>(machine);
-                kvm_accelerator = kvm_run.get();
-                accelerator = nullptr;
+                snapshot_pending = false;
+                start_kvm();
+                recording = bool(recorder);
                 continue;
             }
             if (snapshot_pending && outcome.kind == AcceleratorStop::Kind::StopRequested &&
                 !halt_run) {
                 snapshot_pending = false;
                 recorder = std::make_unique<TraceRecorder>(
-                    *options.record_path, trace_metadata(options, config), machine, emulator);
+                    *options.record_path, trace_metadata(options, config, flat_image), machine,
+                    emulator);
                 emulator.set_input_observer(
                     [&](const trace::InputRecord& record) { recorder->input(record); });
                 emulator.set_checkpoints(kStateHashInterval, [&] { recorder->checkpoint(); });
@@ -518,7 +589,14 @@ GuestRunResult run_guest(const GuestRunOptions& options,
         if (!result.message.empty()) {
             reason += ": " + result.message;
         }
-        recorder->finish(reason, status);
+        std::optional<trace::StatePosition> end;
+        if (kvm_run && kvm_run->recording()) {
+            // The guest's memory as it wrote it (the traps undone) for the
+            // final hashes, and where it ended.
+            kvm_run->stop_recording();
+            end = kvm_run->position_now();
+        }
+        recorder->finish(reason, status, std::move(end));
         result.recorded = true;
         result.recorded_instructions = result.instructions - recorder->start_instruction();
         result.recorded_inputs = recorder->inputs();

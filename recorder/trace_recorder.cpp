@@ -1,6 +1,7 @@
 #include "recorder/trace_recorder.h"
 
 #include "guest-model/byte_codec.h"
+#include "guest-model/error.h"
 #include "guest-model/state_hash.h"
 #include "guest-model/trace/emulator_clock_state.h"
 #include "guest-model/trace/snapshot_codec.h"
@@ -68,7 +69,8 @@ void TraceRecorder::input(const trace::InputRecord& record) {
 
 void TraceRecorder::console(uint8_t byte) {
     if (pending_console_.bytes.empty()) {
-        pending_console_.instruction_count = accelerator_.machine_instructions();
+        pending_console_.instruction_count =
+            unresolved_ ? trace::kUnresolvedCount : accelerator_.machine_instructions();
     }
     pending_console_.bytes.push_back(byte);
     if (byte == '\n' || pending_console_.bytes.size() >= 4096) {
@@ -86,12 +88,28 @@ void TraceRecorder::checkpoint() {
                                       accelerator_.machine_instructions(), machine_.memory()));
 }
 
-void TraceRecorder::finish(const std::string& reason, std::optional<uint32_t> exit_status) {
-    checkpoint();
+void TraceRecorder::finish(const std::string& reason, std::optional<uint32_t> exit_status,
+                           std::optional<trace::StatePosition> position) {
     trace::RecordEnd end;
+    if (unresolved_) {
+        flush_console();
+        if (machine_.vcpu_count() != 1) {
+            throw Error("recording under KVM", "one vCPU is supported yet");
+        }
+        // What the emulator's count would say is unknown here: the hash
+        // leaves it out (ReplaySession compares KVM recordings that way).
+        trace::StateHashRecord h = state_hash_record({&machine_.vcpu(0), 1}, 0,
+                                                     trace::kUnresolvedCount, machine_.memory());
+        h.register_hash = register_hash_without_count(machine_.vcpu(0));
+        writer_->append(h);
+        end.final_instruction_count = trace::kUnresolvedCount;
+        end.position = std::move(position);
+    } else {
+        checkpoint();
+        end.final_instruction_count = accelerator_.machine_instructions();
+    }
     end.reason = reason;
     end.exit_status = exit_status;
-    end.final_instruction_count = accelerator_.machine_instructions();
     writer_->finish(end);
     finished_ = true;
 }

@@ -38,7 +38,13 @@ public:
     // A state hash (with the detail a divergence report needs) now.
     void checkpoint();
     // The final state hash and the end record; the trace is complete.
-    void finish(const std::string& reason, std::optional<uint32_t> exit_status);
+    // `position`: where a recording under KVM ended.
+    void finish(const std::string& reason, std::optional<uint32_t> exit_status,
+                std::optional<trace::StatePosition> position = {});
+    // From now on the machine runs under KVM, which counts no instructions:
+    // records get kUnresolvedCount (the resolve pass finds them), and no
+    // periodic state hashes are taken (positions check memory instead).
+    void set_counts_unresolved() { unresolved_ = true; }
 
     uint64_t inputs() const { return inputs_; }
     uint64_t start_instruction() const { return start_instruction_; }
@@ -55,6 +61,7 @@ private:
     uint64_t inputs_ = 0;
     uint64_t start_instruction_ = 0;
     bool finished_ = false;
+    bool unresolved_ = false;
 };
 
 // The state hash record of vCPU 0 and the machine's memory, with detail.

@@ -2,6 +2,7 @@
 
 #include "guest-model/error.h"
 #include "guest-model/trace/chunk_format.h"
+#include "guest-model/trace/trace_metadata.h"
 
 namespace krr::trace {
 
@@ -13,6 +14,43 @@ uint32_t get_u32_varint(ByteReader& r, const char* what) {
         r.fail(std::string(what) + " " + std::to_string(v) + " is out of range");
     }
     return static_cast<uint32_t>(v);
+}
+
+constexpr uint64_t kMaxPageNumber = kMaxMemorySize / 4096;
+
+void encode_position(ByteWriter& w, const StatePosition& p) {
+    for (uint64_t r : p.gpr) {
+        w.u64(r);
+    }
+    w.u64(p.rflags);
+    w.u64(p.memory_hash);
+    w.varint(p.pages.size());
+    uint64_t previous = 0;
+    for (uint64_t page : p.pages) {
+        w.varint(page - previous); // ascending: small deltas
+        previous = page;
+    }
+}
+
+StatePosition decode_position(ByteReader& r) {
+    StatePosition p;
+    for (uint64_t& reg : p.gpr) {
+        reg = r.u64();
+    }
+    p.rflags = r.u64();
+    p.memory_hash = r.u64();
+    uint64_t pages = r.count(1);
+    p.pages.reserve(static_cast<size_t>(pages));
+    uint64_t page = 0;
+    for (uint64_t i = 0; i < pages; ++i) {
+        uint64_t delta = r.varint();
+        if ((i > 0 && delta == 0) || delta > kMaxPageNumber - page) {
+            r.fail("position page list is not ascending within guest memory");
+        }
+        page += delta;
+        p.pages.push_back(page);
+    }
+    return p;
 }
 
 template <class T>
@@ -53,6 +91,11 @@ std::string input_kind_name(uint8_t kind) {
     return "input " + std::to_string(kind);
 }
 
+bool is_synchronous_input(uint8_t kind) {
+    auto k = static_cast<InputKind>(kind);
+    return k == InputKind::PortRead || k == InputKind::MmioRead || k == InputKind::Rdtsc;
+}
+
 std::string record_kind_name(const LogRecord& record) {
     switch (record.index()) {
     case 0:
@@ -76,6 +119,12 @@ void encode_log_record(ByteWriter& w, const LogRecord& record) {
             b.u64(in->address);
             b.u8(in->size);
             b.u64(in->value);
+            // Version 2 of the body: a flags byte (bit 0: a position
+            // follows). Fields after it are a later version's.
+            b.u8(in->position ? 1 : 0);
+            if (in->position) {
+                encode_position(b, *in->position);
+            }
         });
     } else if (const auto* c = std::get_if<ConsoleRecord>(&record)) {
         framed(w, RecordKind::Console, [&](ByteWriter& b) {
@@ -126,7 +175,10 @@ std::vector<LogRecord> decode_log_chunk(std::span<const uint8_t> payload,
             in.address = b.u64();
             in.size = b.u8();
             in.value = b.u64();
-            records.emplace_back(in);
+            if (!b.at_end() && (b.u8() & 1)) {
+                in.position = decode_position(b);
+            }
+            records.emplace_back(std::move(in));
             break;
         }
         case RecordKind::Console: {
@@ -168,6 +220,10 @@ std::vector<uint8_t> encode_record_end(const RecordEnd& e) {
     w.u8(e.exit_status ? 1 : 0);
     w.u32(e.exit_status.value_or(0));
     w.varint(e.final_instruction_count);
+    if (e.position) {
+        w.u8(1);
+        encode_position(w, *e.position);
+    }
     return w.take();
 }
 
@@ -184,6 +240,12 @@ RecordEnd decode_record_end(std::span<const uint8_t> payload) {
         e.exit_status = status;
     }
     e.final_instruction_count = r.varint();
+    if (!r.at_end()) {
+        if (r.u8() != 1) {
+            r.fail("unknown fields after the final instruction count");
+        }
+        e.position = decode_position(r);
+    }
     r.expect_end();
     return e;
 }

@@ -6,6 +6,7 @@
 
 #include "guest-model/byte_codec.h"
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -35,10 +36,38 @@ enum class InputKind : uint8_t {
     VcpuStartup = 11,
 };
 std::string input_kind_name(uint8_t kind); // "port-read", ... or "input N"
+// Inputs an instruction asks for (port and MMIO reads, TSC reads in a KVM
+// recording), as opposed to those that arrive between instructions.
+bool is_synchronous_input(uint8_t kind);
+
+// The instruction count of a record made under KVM, which has no
+// instruction counter: the resolve pass (replay-engine/replay/
+// position_resolver.h) finds it and keeps it in the trace's positions file.
+inline constexpr uint64_t kUnresolvedCount = ~0ULL;
+
+// Where a KVM recording was when an asynchronous input arrived (or when it
+// ended), in terms the emulator can find again: RIP (the record's), the
+// general registers and RFLAGS, and a hash of the exact contents of the
+// guest-physical pages written since the previous position (pages_hash),
+// which tells apart the iterations of a loop whose registers repeat while
+// memory changes. The count is the first point after the previous input
+// where all of them match. RFLAGS.RF does not take part: a KVM may drop it
+// on its way back to user mode (this host's PVM does, after an IRET that
+// loads it), so the interrupt or NMI record carries it in `value` and
+// replay gives the vCPU that RF before the delivery, whose frame holds it.
+struct StatePosition {
+    std::array<uint64_t, 16> gpr{}; // RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8-R15
+    uint64_t rflags = 0;
+    uint64_t memory_hash = 0;
+    std::vector<uint64_t> pages; // page numbers, ascending
+
+    bool operator==(const StatePosition&) const = default;
+};
 
 // A nondeterministic value the guest received. `instruction_count` is the
 // machine's count: the instructions retired by all vCPUs together (with one
-// vCPU, its own count), which orders the log.
+// vCPU, its own count), which orders the log; kUnresolvedCount in a KVM
+// recording until resolved, where asynchronous inputs carry `position`.
 struct InputRecord {
     uint8_t kind = 0; // InputKind
     uint32_t vcpu = 0;
@@ -47,6 +76,7 @@ struct InputRecord {
     uint64_t address = 0; // port, guest-physical address or vector
     uint8_t size = 0;     // bytes of `value` that matter
     uint64_t value = 0;
+    std::optional<StatePosition> position; // appended to the body when present
 
     bool operator==(const InputRecord&) const = default;
 };
@@ -81,6 +111,8 @@ struct RecordEnd {
     std::string reason;                  // e.g. "guest exited", "crash"
     std::optional<uint32_t> exit_status; // of CMD, when it reported one
     uint64_t final_instruction_count = 0;
+    // A KVM recording's end (final_instruction_count kUnresolvedCount).
+    std::optional<StatePosition> position;
 
     bool operator==(const RecordEnd&) const = default;
 };

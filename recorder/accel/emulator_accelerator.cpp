@@ -84,14 +84,14 @@ void EmulatorAccelerator::report(trace::InputKind kind, uint64_t address, int si
     if (input_observer_) {
         input_observer_(trace::InputRecord{static_cast<uint8_t>(kind), current_,
                                            machine_instructions(), machine_.vcpu(current_).cpu.rip,
-                                           address, static_cast<uint8_t>(size), value});
+                                           address, static_cast<uint8_t>(size), value, {}});
     }
 }
 
 void EmulatorAccelerator::report_for(unsigned vcpu, trace::InputKind kind, uint64_t address) {
     if (input_observer_) {
         input_observer_(trace::InputRecord{static_cast<uint8_t>(kind), vcpu, machine_instructions(),
-                                           machine_.vcpu(vcpu).cpu.rip, address, 0, 0});
+                                           machine_.vcpu(vcpu).cpu.rip, address, 0, 0, {}});
     }
 }
 
@@ -100,7 +100,7 @@ void EmulatorAccelerator::report_skip(unsigned vcpu, uint64_t instructions) {
     if (input_observer_) {
         input_observer_(trace::InputRecord{static_cast<uint8_t>(trace::InputKind::ClockSkip), vcpu,
                                            machine_instructions(), machine_.vcpu(vcpu).cpu.rip, 0,
-                                           8, instructions});
+                                           8, instructions, {}});
     }
 }
 

@@ -1,6 +1,7 @@
 #include "recorder/accel/kvm_accelerator.h"
 
 #include "guest-model/error.h"
+#include "guest-model/state_hash.h"
 #include "guest-model/virtual_clock.h"
 #include "recorder/accel/kvm_state.h"
 #include "recorder/machine/log.h"
@@ -53,6 +54,9 @@ constexpr uint64_t kRflagsRf = 1ULL << 16;
 constexpr uint64_t kUnmappableTrBase = 0x0000'8000'0000'0000ULL;
 constexpr uint64_t kUnfetchableLstar = 0x0000'8000'0000'1000ULL;
 constexpr uint32_t kMsrLstar = 0xc0000082;
+constexpr uint32_t kMsrTsc = 0x10;
+constexpr uint32_t kMsrMiscFeaturesEnables = 0x140;
+constexpr uint64_t kCpuidFaulting = 1;
 
 // The vCPU thread's run page, for the kick signal's handler: setting
 // immediate_exit there closes the race between checking for work and
@@ -104,15 +108,20 @@ private:
     timer_t timer_{};
 };
 
+} // namespace
+
 // The machine as the emulator sees it while it executes an instruction KVM
-// refused: the same devices, the same clock.
+// refused or completes an entry: the same devices, the same clock; while
+// recording, the reads it makes are logged like those of KVM's exits.
 class FallbackEnvironment final : public CpuEnvironment {
 public:
-    FallbackEnvironment(Machine& machine, const KvmAccelerator& kvm)
-        : machine_(machine), kvm_(kvm) {}
+    FallbackEnvironment(Machine& machine, KvmAccelerator& kvm) : machine_(machine), kvm_(kvm) {}
     uint64_t io_read(uint16_t port, int size) override {
         machine_.advance_clock(0, kvm_.clock_count());
-        return machine_.io_read(0, port, unsigned(size));
+        uint64_t value = machine_.io_read(0, port, unsigned(size));
+        if (kvm_.recording())
+            kvm_.log_input(trace::InputKind::PortRead, rip(), port, unsigned(size), value);
+        return value;
     }
     void io_write(uint16_t port, int size, uint64_t value) override {
         machine_.advance_clock(0, kvm_.clock_count());
@@ -120,20 +129,27 @@ public:
     }
     uint64_t mmio_read(uint64_t physical, int size) override {
         machine_.advance_clock(0, kvm_.clock_count());
-        return machine_.mmio_read(0, physical, unsigned(size));
+        uint64_t value = machine_.mmio_read(0, physical, unsigned(size));
+        if (kvm_.recording())
+            kvm_.log_input(trace::InputKind::MmioRead, rip(), physical, unsigned(size), value);
+        return value;
     }
     void mmio_write(uint64_t physical, int size, uint64_t value) override {
         machine_.advance_clock(0, kvm_.clock_count());
         machine_.mmio_write(0, physical, unsigned(size), value);
     }
-    uint64_t virtual_tsc(uint64_t) override { return VirtualClock::tsc(kvm_.clock_count()); }
+    uint64_t virtual_tsc(uint64_t) override {
+        if (kvm_.recording())
+            return kvm_.answer_tsc_read(rip());
+        return VirtualClock::tsc(kvm_.clock_count());
+    }
 
 private:
+    // The instruction executing (the interpreter moves RIP when it retires).
+    uint64_t rip() const { return machine_.vcpu(0).cpu.rip; }
     Machine& machine_;
-    const KvmAccelerator& kvm_;
+    KvmAccelerator& kvm_;
 };
-
-} // namespace
 
 KvmAccelerator::KvmAccelerator(Machine& machine) : machine_(machine) {
     if (machine_.vcpu_count() != 1)
@@ -142,13 +158,28 @@ KvmAccelerator::KvmAccelerator(Machine& machine) : machine_(machine) {
     // APIC) lie above the largest RAM size, so no hole is cut into it.
     vm_.map_memory(0, 0, machine_.memory().size(), machine_.memory().base());
     vcpu_ = vm_.create_vcpu(0);
-    vcpu_->set_cpuid(default_cpuid_table(machine_.vcpu_count()), 0);
+    cpuid_ = default_cpuid_table(machine_.vcpu_count());
+    vcpu_->set_cpuid(cpuid_, 0);
     completes_user_entries_ = kvm_is_pvm();
-    if (completes_user_entries_)
-        vm_.trap_msr_accesses(kMsrLstar);
+    if (completes_user_entries_) {
+        vm_.trap_msr_accesses({kMsrLstar});
+        // PVM runs the guest's user mode natively, where CPUID would
+        // answer with the host's CPU instead of krr's table: CPUID faulting
+        // makes it a #GP, which reaches krr (as every event from user mode
+        // does here), whose emulator answers from the table.
+        std::vector<kvm_msr_entry> faulting(1);
+        faulting[0].index = kMsrMiscFeaturesEnables;
+        faulting[0].data = kCpuidFaulting;
+        std::vector<uint8_t> buffer = kvm_array_buffer(faulting);
+        if (ioctl(vcpu_->fd(), kKvmSetMsrs, buffer.data()) != 1)
+            throw Error("KVM", "this PVM refuses CPUID faulting, so the guest's user mode "
+                               "would see the host's CPUID");
+    }
 }
 
-KvmAccelerator::~KvmAccelerator() = default;
+KvmAccelerator::~KvmAccelerator() {
+    stop_recording();
+}
 
 uint64_t KvmAccelerator::clock_count() const {
     auto elapsed = std::chrono::steady_clock::now() - started_;
@@ -283,6 +314,15 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
             return {AcceleratorStop::Kind::TripleFault,
                     "the guest triple-faulted (KVM_EXIT_SHUTDOWN) at RIP " +
                         hex(read_kvm_registers(vcpu_->fd()).regs.rip)};
+        case KVM_EXIT_DEBUG: {
+            // A software breakpoint (KVM_GUESTDBG_USE_SW_BP, set while
+            // recording on KVMs other than PVM): a trapped TSC read, or the
+            // guest's own INT3, which the emulator then delivers.
+            AcceleratorStop stop;
+            if (!emulate_refused_instruction(stop))
+                return stop;
+            break;
+        }
         case KVM_EXIT_FAIL_ENTRY:
             return {AcceleratorStop::Kind::Unimplemented,
                     "KVM could not enter the guest: hardware entry failure reason " +
@@ -316,12 +356,17 @@ bool KvmAccelerator::emulate_refused_instruction(AcceleratorStop& stop) {
     // exception it raises delivered through the guest's IDT), put it back.
     VcpuState& vcpu = machine_.vcpu(0);
     vcpu.cpu = read_state();
+    if (complete_trapped_tsc_read(vcpu.cpu)) {
+        write_state(vcpu.cpu);
+        return true;
+    }
     FallbackEnvironment environment(machine_, *this);
     // A fresh interpreter each time: KVM has changed memory behind the
     // back of any decoded-code cache an older one would hold.
-    Interpreter interpreter(vcpu, machine_.memory(), environment,
-                            default_cpuid_table(machine_.vcpu_count()));
+    Interpreter interpreter(vcpu, machine_.memory(), environment, cpuid_);
+    begin_emulator_writes(interpreter);
     StopReason reason = interpreter.run(vcpu.instructions_retired + 1);
+    end_emulator_writes(interpreter);
     ++exits_.emulated_instructions;
     switch (reason) {
     case StopReason::ReachedTarget:
@@ -365,14 +410,27 @@ KvmAccelerator::Delivery KvmAccelerator::deliver_in_emulator(bool nmi, Accelerat
     if (!nmi && vcpu.cpu.events.interrupt_shadow)
         return Delivery::NotNow;
     FallbackEnvironment environment(machine_, *this);
-    Interpreter interpreter(vcpu, machine_.memory(), environment,
-                            default_cpuid_table(machine_.vcpu_count()));
+    Interpreter interpreter(vcpu, machine_.memory(), environment, cpuid_);
+    // The position is the state before the delivery; what the delivery
+    // writes (the frame) belongs to the next one.
+    std::optional<trace::StatePosition> position;
+    if (recording())
+        position = position_of(vcpu.cpu);
+    begin_emulator_writes(interpreter);
     if (nmi) {
+        if (position)
+            log_input(trace::InputKind::Nmi, vcpu.cpu.rip, 2, 0, vcpu.cpu.rflags & kRflagsRf,
+                      std::move(position));
         interpreter.deliver_nmi();
     } else {
         ++exits_.injected_interrupts;
-        interpreter.deliver_external_interrupt(machine_.acknowledge_interrupt(0));
+        uint8_t vector = machine_.acknowledge_interrupt(0);
+        if (position)
+            log_input(trace::InputKind::Interrupt, vcpu.cpu.rip, vector, 0,
+                      vcpu.cpu.rflags & kRflagsRf, std::move(position));
+        interpreter.deliver_external_interrupt(vector);
     }
+    end_emulator_writes(interpreter);
     ++exits_.interrupts_delivered;
     if (!interpreter.error().empty()) {
         stop = {AcceleratorStop::Kind::TripleFault, interpreter.error()};
@@ -389,8 +447,13 @@ bool KvmAccelerator::complete_user_entry(AcceleratorStop& stop) {
     CpuState& cpu = vcpu.cpu;
     const bool user = (cpu.seg[CS].selector & 3) == 3;
     FallbackEnvironment environment(machine_, *this);
-    Interpreter interpreter(vcpu, machine_.memory(), environment,
-                            default_cpuid_table(machine_.vcpu_count()));
+    Interpreter interpreter(vcpu, machine_.memory(), environment, cpuid_);
+    begin_emulator_writes(interpreter);
+    struct EndWrites {
+        KvmAccelerator& self;
+        Interpreter& interpreter;
+        ~EndWrites() { self.end_emulator_writes(interpreter); }
+    } end_writes{*this, interpreter};
     StopReason reason = StopReason::ReachedTarget;
     if (user && cpu.seg[CS].l && (cpu.rip == kUnfetchableLstar || cpu.rip == cpu.msr.lstar)) {
         // The half-done SYSCALL: RCX and R11 hold what it saved, RIP is
@@ -492,6 +555,10 @@ CpuState KvmAccelerator::read_state() {
         cpu.tr.base = guest_tr_base_;
     if (completes_user_entries_ && cpu.msr.lstar == kUnfetchableLstar)
         cpu.msr.lstar = guest_lstar_;
+    // While recording, the guest's TSC is the recorded clock plus its own
+    // offset, whatever the hardware TSC says.
+    if (recording())
+        cpu.msr.tsc_offset = recorded_tsc_offset_;
     return cpu;
 }
 
@@ -521,7 +588,20 @@ bool KvmAccelerator::inject_pending_interrupt(AcceleratorStop& stop) {
         run.request_interrupt_window = 1;
         return true;
     }
+    std::optional<trace::StatePosition> position;
+    uint64_t rip = 0, rf = 0;
+    if (recording()) {
+        // KVM delivers it on entry, at the state after the last exit's
+        // completion: that state is its position.
+        complete_pending_exit();
+        CpuState cpu = read_state();
+        rip = cpu.rip;
+        rf = cpu.rflags & kRflagsRf;
+        position = position_of(cpu);
+    }
     uint8_t vector = machine_.acknowledge_interrupt(0);
+    if (position)
+        log_input(trace::InputKind::Interrupt, rip, vector, 0, rf, std::move(position));
     ++exits_.injected_interrupts;
     kvm_interrupt irq{vector};
     kvm_ioctl(vcpu_->fd(), KVM_INTERRUPT, &irq, "injecting an interrupt");
@@ -541,7 +621,17 @@ bool KvmAccelerator::wait_while_halted(AcceleratorStop& stop) {
         halted_ = false;
         if (completes_user_entries_)
             return deliver_in_emulator(false, stop) != Delivery::TripleFault;
+        std::optional<trace::StatePosition> position;
+        uint64_t rip = 0, rf = 0;
+        if (recording()) {
+            CpuState cpu = read_state();
+            rip = cpu.rip;
+            rf = cpu.rflags & kRflagsRf;
+            position = position_of(cpu);
+        }
         kvm_interrupt irq{machine_.acknowledge_interrupt(0)};
+        if (position)
+            log_input(trace::InputKind::Interrupt, rip, irq.irq, 0, rf, std::move(position));
         kvm_ioctl(vcpu_->fd(), KVM_INTERRUPT, &irq, "injecting an interrupt");
         ++exits_.injected_interrupts;
         interrupt_in_flight_ = uint8_t(irq.irq);
@@ -574,6 +664,10 @@ void KvmAccelerator::handle_io() {
         ++exits_.port_writes;
     else
         ++exits_.port_reads;
+    // The instruction is not complete yet: RIP is still the IN's.
+    uint64_t rip = io.direction == KVM_EXIT_IO_IN && recording()
+                       ? read_kvm_registers(vcpu_->fd()).regs.rip
+                       : 0;
     // String I/O (INS/OUTS with REP) comes as `count` elements at once.
     for (uint32_t i = 0; i < io.count; ++i) {
         uint8_t* element = data + size_t(i) * io.size;
@@ -585,6 +679,8 @@ void KvmAccelerator::handle_io() {
         } else {
             uint64_t value = machine_.io_read(0, io.port, io.size);
             std::memcpy(element, &value, io.size);
+            if (recording())
+                log_input(trace::InputKind::PortRead, rip, io.port, io.size, value);
         }
     }
 }
@@ -605,6 +701,9 @@ void KvmAccelerator::handle_mmio() {
         ++exits_.mmio_reads;
         uint64_t value = machine_.mmio_read(0, mmio.phys_addr, mmio.len);
         std::memcpy(mmio.data, &value, mmio.len);
+        if (recording())
+            log_input(trace::InputKind::MmioRead, read_kvm_registers(vcpu_->fd()).regs.rip,
+                      mmio.phys_addr, mmio.len, value);
     }
 }
 
@@ -612,6 +711,15 @@ void KvmAccelerator::handle_msr_access() {
     kvm_run& run = vcpu_->run();
     ++exits_.msr_accesses;
     run.msr.error = 0;
+    if (run.msr.index == kMsrTsc && recording()) {
+        // The TSC MSR reads and writes the recorded clock, as RDTSC does.
+        uint64_t tsc = answer_tsc_read(read_kvm_registers(vcpu_->fd()).regs.rip);
+        if (run.exit_reason == KVM_EXIT_X86_RDMSR)
+            run.msr.data = tsc + recorded_tsc_offset_;
+        else
+            recorded_tsc_offset_ = run.msr.data - tsc;
+        return;
+    }
     if (run.msr.index != kMsrLstar) {
         run.msr.error = 1; // #GP, as for an MSR that does not exist
         return;
@@ -654,6 +762,132 @@ void KvmAccelerator::complete_pending_exit() {
     if (r == 0 || err != EINTR)
         throw Error("KVM: completing the last exit",
                     r == 0 ? "KVM entered the guest despite immediate_exit" : errno_text(err));
+}
+
+void KvmAccelerator::start_recording(std::function<void(const trace::InputRecord&)> observer,
+                                     std::vector<TrappedTscRead> tsc_reads) {
+    GuestMemory& memory = machine_.memory();
+    input_observer_ = std::move(observer);
+    recorded_tsc_offset_ = machine_.vcpu(0).cpu.msr.tsc_offset;
+    // Positions hash the pages written since the previous one: KVM's dirty
+    // log (what the guest and KVM wrote) and the pages krr's emulator wrote.
+    vm_.map_memory(0, 0, memory.size(), memory.base(), true);
+    (void)vm_.take_dirty_pages(0, memory.size() / kPageSize);
+    emulator_written_.clear();
+    std::vector<uint32_t> msrs{kMsrTsc};
+    if (completes_user_entries_)
+        msrs.push_back(kMsrLstar);
+    vm_.trap_msr_accesses(msrs);
+    std::sort(tsc_reads.begin(), tsc_reads.end(),
+              [](const TrappedTscRead& a, const TrappedTscRead& b) { return a.rip < b.rip; });
+    for (TrappedTscRead& site : tsc_reads) {
+        if (site.physical >= memory.size())
+            throw Error("recording under KVM",
+                        "a TSC read at " + hex(site.rip) + " lies outside guest memory");
+        site.original = memory.base()[site.physical];
+        memory.base()[site.physical] = 0xcc; // INT3
+    }
+    tsc_traps_ = std::move(tsc_reads);
+    if (!completes_user_entries_ && !tsc_traps_.empty()) {
+        // Elsewhere INT3 in the guest's kernel runs in the guest: make it
+        // exit (PVM's emulated kernel mode refuses it, which exits anyway).
+        kvm_guest_debug debug{};
+        debug.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+        kvm_ioctl(vcpu_->fd(), KVM_SET_GUEST_DEBUG, &debug, "trapping INT3");
+    }
+}
+
+void KvmAccelerator::stop_recording() {
+    for (const TrappedTscRead& site : tsc_traps_)
+        machine_.memory().base()[site.physical] = site.original;
+    tsc_traps_.clear();
+    input_observer_ = nullptr;
+}
+
+void KvmAccelerator::log_input(trace::InputKind kind, uint64_t rip, uint64_t address, unsigned size,
+                               uint64_t value, std::optional<trace::StatePosition> position) {
+    trace::InputRecord record;
+    record.kind = static_cast<uint8_t>(kind);
+    record.vcpu = 0;
+    record.instruction_count = trace::kUnresolvedCount;
+    record.rip = rip;
+    record.address = address;
+    record.size = static_cast<uint8_t>(size);
+    record.value = value;
+    record.position = std::move(position);
+    input_observer_(record);
+}
+
+trace::StatePosition KvmAccelerator::position_of(const CpuState& cpu) {
+    const GuestMemory& memory = machine_.memory();
+    std::set<uint64_t> pages(emulator_written_.begin(), emulator_written_.end());
+    emulator_written_.clear();
+    for (uint64_t page : vm_.take_dirty_pages(0, memory.size() / kPageSize))
+        pages.insert(page);
+    trace::StatePosition position;
+    position.gpr = cpu.gpr;
+    position.rflags = cpu.rflags & ~kRflagsRf; // see trace::StatePosition
+    position.pages.assign(pages.begin(), pages.end());
+    // Hashed as the guest wrote them: with the trapped instructions' first
+    // bytes put back, as replay (which never sees the traps) has them.
+    std::vector<std::pair<uint64_t, uint64_t>> numbered;
+    numbered.reserve(pages.size());
+    uint8_t copy[kPageSize];
+    for (uint64_t page : position.pages) {
+        const uint8_t* bytes = memory.base() + page * kPageSize;
+        bool trapped = false;
+        for (const TrappedTscRead& trap : tsc_traps_) {
+            if (trap.physical / kPageSize == page) {
+                if (!trapped) {
+                    std::memcpy(copy, bytes, kPageSize);
+                    trapped = true;
+                }
+                copy[trap.physical % kPageSize] = trap.original;
+            }
+        }
+        numbered.emplace_back(page, exact_page_hash(trapped ? copy : bytes));
+    }
+    position.memory_hash = pages_hash(numbered);
+    ++exits_.positions;
+    exits_.position_pages += position.pages.size();
+    return position;
+}
+
+trace::StatePosition KvmAccelerator::position_now() {
+    return position_of(machine_.vcpu(0).cpu);
+}
+
+uint64_t KvmAccelerator::answer_tsc_read(uint64_t rip) {
+    uint64_t tsc = VirtualClock::tsc(clock_count());
+    ++exits_.tsc_reads;
+    log_input(trace::InputKind::Rdtsc, rip, 0, 8, tsc);
+    return tsc;
+}
+
+bool KvmAccelerator::complete_trapped_tsc_read(CpuState& cpu) {
+    auto it = std::lower_bound(tsc_traps_.begin(), tsc_traps_.end(), cpu.rip,
+                               [](const TrappedTscRead& t, uint64_t rip) { return t.rip < rip; });
+    if (it == tsc_traps_.end() || it->rip != cpu.rip)
+        return false;
+    uint64_t tsc = answer_tsc_read(cpu.rip) + recorded_tsc_offset_;
+    cpu.gpr[RAX] = tsc & 0xffffffffULL;
+    cpu.gpr[RDX] = tsc >> 32;
+    if (it->rdtscp) // TSC_AUX: krr's CPU has none (no RDTSCP in its CPUID)
+        cpu.gpr[RCX] = 0;
+    cpu.rip += it->length;
+    return true;
+}
+
+void KvmAccelerator::begin_emulator_writes(Interpreter& interpreter) {
+    if (recording())
+        interpreter.memory().start_dirty_tracking();
+}
+
+void KvmAccelerator::end_emulator_writes(Interpreter& interpreter) {
+    if (!recording() || !interpreter.memory().dirty_tracking())
+        return;
+    for (uint64_t address : interpreter.memory().take_dirty_pages())
+        emulator_written_.insert(address / kPageSize);
 }
 
 } // namespace krr

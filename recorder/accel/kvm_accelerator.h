@@ -32,6 +32,7 @@
 // while the guest computes. The guest's TSC is KVM's (docs/kvm.md).
 #pragma once
 
+#include "guest-model/trace/log_records.h"
 #include "recorder/accel/emulator_accelerator.h"
 #include "recorder/accel/kvm_vm.h"
 #include "recorder/machine/machine.h"
@@ -39,8 +40,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
+#include <vector>
 
 namespace krr {
 
@@ -59,6 +63,12 @@ struct KvmExitCounts {
     uint64_t emulated_instructions = 0;
     // The guest's RDMSR/WRMSR of LSTAR, answered by krr (PVM only).
     uint64_t msr_accesses = 0;
+    // Recording: the guest's TSC reads that reached krr (a patched RDTSC
+    // site, an RDMSR of the TSC) and the positions taken for asynchronous
+    // inputs and the end.
+    uint64_t tsc_reads = 0;
+    uint64_t positions = 0;
+    uint64_t position_pages = 0; // pages hashed for them
     // PVM only (see above): SYSCALLs and exceptions (INT n included) from
     // user mode that krr completed, one KVM_EXIT_SHUTDOWN each, and the
     // interrupts and NMIs krr delivered itself at an exit.
@@ -73,8 +83,18 @@ struct KvmExitCounts {
     }
     uint64_t total() const {
         return port_reads + port_writes + mmio_reads + mmio_writes + halts + interrupt_windows +
-               kicks + emulated_instructions + msr_accesses + user_entries();
+               kicks + emulated_instructions + msr_accesses + tsc_reads + user_entries();
     }
+};
+
+// A guest instruction that reads the TSC, rewritten to trap while KVM
+// records (docs/kvm.md, "Time under KVM").
+struct TrappedTscRead {
+    uint64_t rip = 0;      // guest-virtual address of the instruction
+    uint64_t physical = 0; // of its first byte
+    uint8_t length = 2;    // RDTSC 2, RDTSCP 3
+    bool rdtscp = false;
+    uint8_t original = 0; // the first byte, put back at the end
 };
 
 class KvmAccelerator {
@@ -94,6 +114,22 @@ public:
     // Ask run() to return at the next exit. For device callbacks (power
     // off) on the vCPU's own thread; other threads use run()'s `interrupt`.
     void request_stop() { stop_requested_ = true; }
+
+    // Recording (docs/kvm.md, "Recording under KVM"): from now on every
+    // input reaches `observer` in the order the guest received it, with
+    // kUnresolvedCount; synchronous ones (port and MMIO reads, TSC reads)
+    // with their RIP, asynchronous ones (interrupts, NMIs) with a
+    // StatePosition. The TSC reads at `tsc_reads` trap (their first byte
+    // becomes INT3, which this KVM hands to krr) and get the machine's
+    // clock; so do the guest's RDMSRs of the TSC.
+    void start_recording(std::function<void(const trace::InputRecord&)> observer,
+                         std::vector<TrappedTscRead> tsc_reads);
+    // The position of the machine's current (stopped) state: for the end.
+    trace::StatePosition position_now();
+    // Puts the trapped instructions back (the guest's memory is then as the
+    // guest wrote it). Also done by the destructor.
+    void stop_recording();
+    bool recording() const { return bool(input_observer_); }
 
     const KvmExitCounts& exit_counts() const { return exits_; }
     // Whether entries from user mode are completed by krr (this KVM is PVM).
@@ -126,6 +162,20 @@ private:
     void handle_mmio();
     void handle_msr_access();
     void arm_kick();
+    // Recording.
+    friend class FallbackEnvironment;
+    void log_input(trace::InputKind kind, uint64_t rip, uint64_t address, unsigned size,
+                   uint64_t value, std::optional<trace::StatePosition> position = {});
+    trace::StatePosition position_of(const CpuState& cpu);
+    // The TSC value (before the guest's offset) for a read the recorder
+    // answers, logged.
+    uint64_t answer_tsc_read(uint64_t rip);
+    // A trapped RDTSC/RDTSCP at the state's RIP: answered, RIP moved past.
+    bool complete_trapped_tsc_read(CpuState& cpu);
+    // krr's emulator is about to write guest memory / has: its pages go to
+    // the next position (KVM's dirty log does not see them).
+    void begin_emulator_writes(Interpreter& interpreter);
+    void end_emulator_writes(Interpreter& interpreter);
     // Completes an exit KVM has not finished (an IN's value, an MMIO read)
     // without entering the guest, so the state read back is between
     // instructions.
@@ -134,6 +184,9 @@ private:
     Machine& machine_;
     KvmVm vm_;
     std::unique_ptr<KvmVcpu> vcpu_;
+    // The table KVM and krr's emulator answer CPUID from (the emulator's
+    // interpreters keep a reference to it).
+    CpuidTable cpuid_;
     KvmExitCounts exits_;
     bool stop_requested_ = false;
     bool halted_ = false;
@@ -153,6 +206,11 @@ private:
     uint64_t clock_at_stop_ = 0;
     std::chrono::steady_clock::time_point started_;
     void* kick_ = nullptr; // the running run()'s KickTimer
+
+    std::function<void(const trace::InputRecord&)> input_observer_;
+    std::vector<TrappedTscRead> tsc_traps_; // by rip
+    std::set<uint64_t> emulator_written_;   // page numbers, since the last position
+    uint64_t recorded_tsc_offset_ = 0;
 };
 
 } // namespace krr

@@ -128,9 +128,11 @@ std::optional<std::string> KvmVm::unavailable_reason(const std::string& device) 
     }
 }
 
-void KvmVm::map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host) {
+void KvmVm::map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host,
+                       bool log_dirty_pages) {
     kvm_userspace_memory_region region{};
     region.slot = slot;
+    region.flags = log_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     region.guest_phys_addr = gpa;
     region.memory_size = size;
     region.userspace_addr = reinterpret_cast<uint64_t>(host);
@@ -143,22 +145,44 @@ std::unique_ptr<KvmVcpu> KvmVm::create_vcpu(uint32_t id) {
     return std::make_unique<KvmVcpu>(std::move(fd), run_size_);
 }
 
-void KvmVm::trap_msr_accesses(uint32_t msr) {
+std::vector<uint64_t> KvmVm::take_dirty_pages(uint32_t slot, uint64_t pages) {
+    std::vector<uint64_t> bitmap((pages + 63) / 64);
+    kvm_dirty_log log{};
+    log.slot = slot;
+    log.dirty_bitmap = bitmap.data();
+    kvm_ioctl(vm_.get(), KVM_GET_DIRTY_LOG, &log, "reading the dirty page log");
+    std::vector<uint64_t> dirty;
+    for (size_t word = 0; word < bitmap.size(); ++word) {
+        for (uint64_t bits = bitmap[word]; bits; bits &= bits - 1) {
+            dirty.push_back(word * 64 + uint64_t(__builtin_ctzll(bits)));
+        }
+    }
+    return dirty;
+}
+
+void KvmVm::trap_msr_accesses(const std::vector<uint32_t>& msrs) {
+    if (msrs.size() > KVM_MSR_FILTER_MAX_RANGES)
+        throw Error("KVM: trapping the guest's MSR accesses", "too many MSRs");
     if (ioctl(kvm_.get(), KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) <= 0)
-        throw Error("KVM: trapping the guest's accesses to MSR " + std::to_string(msr),
-                    "KVM_CAP_X86_MSR_FILTER is missing");
-    kvm_enable_cap cap{};
-    cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
-    cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
-    kvm_ioctl(vm_.get(), KVM_ENABLE_CAP, &cap, "sending filtered MSR accesses to user space");
-    // One MSR, its bit clear: denied to KVM, so it exits to user space.
-    static uint8_t denied = 0;
+        throw Error("KVM: trapping the guest's MSR accesses", "KVM_CAP_X86_MSR_FILTER is missing");
+    if (!user_space_msrs_) {
+        kvm_enable_cap cap{};
+        cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+        cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
+        kvm_ioctl(vm_.get(), KVM_ENABLE_CAP, &cap, "sending filtered MSR accesses to user space");
+        user_space_msrs_ = true;
+    }
+    // One range per MSR, its bit clear: denied to KVM, so it exits to user
+    // space. KVM copies the bitmaps.
+    uint8_t denied = 0;
     kvm_msr_filter filter{};
     filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
-    filter.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
-    filter.ranges[0].nmsrs = 1;
-    filter.ranges[0].base = msr;
-    filter.ranges[0].bitmap = &denied;
+    for (size_t i = 0; i < msrs.size(); ++i) {
+        filter.ranges[i].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+        filter.ranges[i].nmsrs = 1;
+        filter.ranges[i].base = msrs[i];
+        filter.ranges[i].bitmap = &denied;
+    }
     kvm_ioctl(vm_.get(), KVM_X86_SET_MSR_FILTER, &filter, "setting the MSR filter");
 }
 

@@ -107,20 +107,26 @@ public:
 
     // Guest-physical [gpa, gpa + size) is host memory at `host` (page
     // aligned), as memory slot `slot`.
-    void map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host);
+    void map_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host,
+                    bool log_dirty_pages = false);
+    // The pages of slot `slot` (`pages` of them, mapped with
+    // log_dirty_pages) the guest or KVM wrote since the last call, as page
+    // numbers within the slot, ascending (KVM_GET_DIRTY_LOG).
+    std::vector<uint64_t> take_dirty_pages(uint32_t slot, uint64_t pages);
     std::unique_ptr<KvmVcpu> create_vcpu(uint32_t id);
     int fd() const { return vm_.get(); }
 
     // The guest's RDMSR and WRMSR of `msr` leave KVM_RUN with
     // KVM_EXIT_X86_RDMSR / KVM_EXIT_X86_WRMSR for user space to answer
     // (KVM_X86_SET_MSR_FILTER); other MSRs stay KVM's. KVM_GET/SET_MSRS
-    // are not affected.
-    void trap_msr_accesses(uint32_t msr);
+    // are not affected. A later call replaces the earlier list.
+    void trap_msr_accesses(const std::vector<uint32_t>& msrs);
 
 private:
     KvmFd kvm_;
     KvmFd vm_;
     size_t run_size_ = 0;
+    bool user_space_msrs_ = false;
 };
 
 // Whether the host's KVM is PVM, the Pagetable-based Virtual Machine

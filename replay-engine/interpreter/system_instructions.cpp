@@ -152,7 +152,12 @@ void rdmsr(Interpreter& in, const DecodedInstruction&) {
     require_cpl0(in);
     CpuState& cpu = in.cpu();
     uint32_t index = static_cast<uint32_t>(cpu.gpr[RCX]);
-    auto v = read_msr(cpu, index, in.environment().virtual_tsc(in.vcpu().instructions_retired));
+    // Only the TSC asks the environment for the time: in a replay whose
+    // time comes from the log, that consumes an input.
+    uint64_t tsc = index == msr::kTsc
+                       ? in.environment().virtual_tsc(in.vcpu().instructions_retired)
+                       : 0;
+    auto v = read_msr(cpu, index, tsc);
     if (!v) {
         throw GuestFault::gp(0);
     }
@@ -165,8 +170,10 @@ void wrmsr(Interpreter& in, const DecodedInstruction&) {
     CpuState& cpu = in.cpu();
     uint32_t index = static_cast<uint32_t>(cpu.gpr[RCX]);
     uint64_t value = (cpu.gpr[RDX] << 32) | (cpu.gpr[RAX] & 0xffffffffULL);
-    if (!write_msr(cpu, in.memory(), index, value,
-                   in.environment().virtual_tsc(in.vcpu().instructions_retired))) {
+    uint64_t tsc = index == msr::kTsc
+                       ? in.environment().virtual_tsc(in.vcpu().instructions_retired)
+                       : 0;
+    if (!write_msr(cpu, in.memory(), index, value, tsc)) {
         throw GuestFault::gp(0);
     }
 }

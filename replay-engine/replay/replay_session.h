@@ -49,6 +49,9 @@ struct ReplaySessionOptions {
     std::function<void(uint8_t)> console; // replayed console bytes, each once
     uint64_t checkpoint_interval = 0;     // instructions; 0: no checkpoints
     uint64_t checkpoint_memory = 0;       // bytes of checkpointed pages; 0: no limit
+    // A recording made under KVM is resolved (position_resolver.h) when a
+    // session first opens it; this hears how far that has got.
+    std::function<void(uint64_t done, uint64_t total)> resolve_progress;
 };
 
 enum class TimelineStopKind : uint8_t {

@@ -16,6 +16,7 @@ ReplayResult replay_trace(const std::string& path, const ReplayOptions& options)
     ReplaySessionOptions session_options;
     session_options.verify = options.verify;
     session_options.console = options.console;
+    session_options.resolve_progress = options.resolve_progress;
     ReplaySession session(path, session_options);
 
     ReplayResult result;

@@ -33,6 +33,8 @@ struct ReplayOptions {
     std::function<void(uint8_t)> console;
     // Called about every 10 million instructions.
     std::function<void(const ReplayProgress&)> progress;
+    // See ReplaySessionOptions::resolve_progress.
+    std::function<void(uint64_t done, uint64_t total)> resolve_progress;
 };
 
 struct ReplayResult {

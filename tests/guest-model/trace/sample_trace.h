@@ -118,7 +118,7 @@ inline std::vector<trace::LogRecord> sample_records(size_t n) {
         case 0:
             out.emplace_back(trace::InputRecord{static_cast<uint8_t>(1 + i % 6), 0, 100 * i,
                                                 0xffffffff81000000ULL + i, 0x3f8 + i % 8, 1,
-                                                i * 0x1234567ULL});
+                                                i * 0x1234567ULL, {}});
             break;
         case 1:
             out.emplace_back(trace::ConsoleRecord{0, 100 * i, {'l', 'i', 'n', 'e', '\n'}});
@@ -132,7 +132,7 @@ inline std::vector<trace::LogRecord> sample_records(size_t n) {
     return out;
 }
 
-inline const trace::RecordEnd kSampleEnd{"guest exited", 3, 123456};
+inline const trace::RecordEnd kSampleEnd{"guest exited", 3, 123456, {}};
 
 // A complete sample trace. `flush_every` records go into each log chunk, so
 // chunk boundaries are known to the test.

@@ -169,7 +169,7 @@ TEST_CASE("log records round-trip in order; unknown kinds and appended fields ar
     // A known kind with a field appended by a later version (an input:
     // state hashes define their appended detail, see the next test).
     w.u8(1);
-    w.varint(1 + 1 + 1 + 8 + 8 + 1 + 8 + 2);
+    w.varint(1 + 1 + 1 + 8 + 8 + 1 + 8 + 1 + 2);
     w.u8(1);   // kind: port read
     w.u8(0);   // vcpu
     w.u8(5);   // instruction count
@@ -177,6 +177,7 @@ TEST_CASE("log records round-trip in order; unknown kinds and appended fields ar
     w.u64(22); // port
     w.u8(1);   // size
     w.u64(33); // value
+    w.u8(0);   // flags: no position
     w.u16(0xbeef);
     std::map<uint8_t, uint64_t> skipped;
     auto back = decode_log_chunk(w.data(), skipped);
@@ -184,7 +185,7 @@ TEST_CASE("log records round-trip in order; unknown kinds and appended fields ar
     for (size_t i = 0; i < 10; ++i) {
         CHECK(back[i] == records[i]);
     }
-    CHECK(back[10] == LogRecord(InputRecord{1, 0, 5, 11, 22, 1, 33}));
+    CHECK(back[10] == LogRecord(InputRecord{1, 0, 5, 11, 22, 1, 33, {}}));
     CHECK(skipped == std::map<uint8_t, uint64_t>{{77, 1}});
 
     krr::ByteWriter bad;
@@ -196,7 +197,7 @@ TEST_CASE("log records round-trip in order; unknown kinds and appended fields ar
 }
 
 TEST_CASE("record end and snapshot end round-trip") {
-    RecordEnd e{"crash: BUG at foo.c:12", std::nullopt, 99};
+    RecordEnd e{"crash: BUG at foo.c:12", std::nullopt, 99, {}};
     CHECK(decode_record_end(encode_record_end(e)) == e);
     CHECK(decode_record_end(encode_record_end(krr::test::kSampleEnd)) == krr::test::kSampleEnd);
     SnapshotEnd s{12, 2, 3};

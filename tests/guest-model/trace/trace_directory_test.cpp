@@ -104,7 +104,7 @@ TEST_CASE("big memory is split into chunks near 1 MiB") {
         w.write_memory(ram);
         w.write_vcpu(krr::test::sample_vcpu(0));
         w.finish_snapshot();
-        w.finish({"done", 0, 0});
+        w.finish({"done", 0, 0, {}});
     }
     TraceReader t(dir / "t");
     krr::GuestMemory mem(meta.memory_size);
@@ -277,7 +277,7 @@ TEST_CASE("a writer killed while logging leaves a readable prefix") {
             w.write_vcpu(krr::test::sample_vcpu(0));
             w.finish_snapshot();
             for (uint64_t i = 0;; ++i) {
-                w.append(InputRecord{1, 0, i, i, 0x60, 1, i * 3});
+                w.append(InputRecord{1, 0, i, i, 0x60, 1, i * 3, {}});
             }
         } catch (...) {
         }
@@ -303,7 +303,7 @@ TEST_CASE("a writer killed while logging leaves a readable prefix") {
     while (auto r = log.next()) {
         auto* in = std::get_if<InputRecord>(&*r);
         REQUIRE(in);
-        REQUIRE(*in == InputRecord{1, 0, n, n, 0x60, 1, n * 3});
+        REQUIRE(*in == InputRecord{1, 0, n, n, 0x60, 1, n * 3, {}});
         ++n;
     }
     CHECK(log.end() == FileEnd::Truncated);

@@ -99,6 +99,15 @@ spin_until_tick:
  * interrupts on. */
     .globl enter_user
 enter_user:
+    /* Null data segments first, as Linux runs: IRET to user mode nulls
+     * those with DPL 0 (SDM), which this host's PVM leaves loaded
+     * (docs/kvm.md), so a recording under it would end with other hidden
+     * segment state than its replay. */
+    xorl %eax, %eax
+    movl %eax, %ds
+    movl %eax, %es
+    movl %eax, %fs
+    movl %eax, %gs
     pushq $0x2b
     pushq %rsi
     pushq $0x202

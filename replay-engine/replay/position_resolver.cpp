@@ -1,0 +1,499 @@
+#include "replay-engine/replay/position_resolver.h"
+
+#include "guest-model/error.h"
+#include "guest-model/guest_memory.h"
+#include "guest-model/state_hash.h"
+#include "guest-model/trace/emulator_clock_state.h"
+#include "guest-model/trace/trace_positions.h"
+#include "guest-model/trace/trace_reader.h"
+#include "guest-model/virtual_clock.h"
+#include "replay-engine/interpreter/interpreter.h"
+
+#include <cstdio>
+#include <optional>
+#include <variant>
+#include <vector>
+
+namespace krr {
+
+namespace {
+
+constexpr uint64_t kRf = 1ULL << 16;
+
+std::string hex(uint64_t v) {
+    char buffer[24];
+    std::snprintf(buffer, sizeof buffer, "%#llx", static_cast<unsigned long long>(v));
+    return buffer;
+}
+
+std::string describe(const trace::InputRecord& in) {
+    std::string s = trace::input_kind_name(in.kind) + " at RIP " + hex(in.rip);
+    switch (static_cast<trace::InputKind>(in.kind)) {
+    case trace::InputKind::PortRead:
+        s += " of port " + hex(in.address);
+        break;
+    case trace::InputKind::MmioRead:
+        s += " of " + hex(in.address);
+        break;
+    case trace::InputKind::Interrupt:
+        s += ", vector " + std::to_string(in.address);
+        break;
+    default:
+        break;
+    }
+    return s;
+}
+
+class Resolver;
+
+// The emulator's view of the recording while resolving: reads come from
+// the log in order, writes go nowhere.
+class ResolveEnvironment final : public CpuEnvironment {
+public:
+    explicit ResolveEnvironment(Resolver& resolver) : resolver_(resolver) {}
+    uint64_t io_read(uint16_t port, int size) override;
+    uint64_t mmio_read(uint64_t physical, int size) override;
+    void io_write(uint16_t, int, uint64_t) override {}
+    void mmio_write(uint64_t, int, uint64_t) override {}
+    uint64_t virtual_tsc(uint64_t) override;
+
+private:
+    Resolver& resolver_;
+};
+
+class Resolver {
+public:
+    Resolver(const std::string& path, const ResolveOptions& options)
+        : path_(path), options_(options), trace_(path), memory_(trace_.metadata().memory_size) {
+        trace::LoadedSnapshot snapshot = trace_.load_snapshot(memory_);
+        if (snapshot.vcpus.size() != 1) {
+            throw Error("resolving " + path, "recordings under KVM have one vCPU; this one has " +
+                                                 std::to_string(snapshot.vcpus.size()));
+        }
+        vcpu_ = snapshot.vcpus[0];
+        trace::LogReader log = trace_.log();
+        while (auto record = log.next()) {
+            records_.push_back(std::move(*record));
+        }
+        counts_.assign(records_.size(), trace::kUnresolvedCount);
+        total_ = trace::unresolved_records(records_);
+        environment_.emplace(*this);
+        interpreter_.emplace(vcpu_, memory_, *environment_, trace_.metadata().cpuid);
+        for (const trace::DeviceState& device : snapshot.devices) {
+            if (device.name == kEmulatorClockDevice) {
+                trace::EmulatorClockState clock =
+                    trace::decode_emulator_clock(device.data, 1, "the emulator clock in " + path);
+                interpreter_->set_position_detail(clock.vcpus[0].deliveries,
+                                                  clock.vcpus[0].last_retired_rip);
+            }
+        }
+    }
+
+    uint64_t total() const { return total_; }
+
+    ResolveResult run() {
+        ResolveResult result;
+        while (next_ < records_.size()) {
+            const trace::LogRecord& r = records_[next_];
+            if (const auto* in = std::get_if<trace::InputRecord>(&r)) {
+                if (trace::is_synchronous_input(in->kind)) {
+                    consume_synchronous_inputs_to_next_position();
+                    continue;
+                }
+                if (!in->position) {
+                    throw Error("resolving " + path_, "input #" + std::to_string(input_number()) +
+                                                          " (" + describe(*in) +
+                                                          ") has no position to find");
+                }
+                trace::InputRecord input = *in;
+                find(*input.position, input.rip, describe(input));
+                place(next_++);
+                ++result.positions;
+                deliver(input);
+            } else if (const auto* end = std::get_if<trace::RecordEnd>(&r)) {
+                if (end->position) {
+                    trace::StatePosition position = *end->position;
+                    find(position, std::nullopt, "the end of the recording");
+                    ++result.positions;
+                }
+                place(next_++);
+            } else if (std::holds_alternative<trace::StateHashRecord>(r)) {
+                // The recorder writes it just before the end, at the end's
+                // state: it takes the end's count (see place()).
+                pending_hashes_.push_back(next_++);
+            } else {
+                place(next_++); // console: where the log has it
+            }
+        }
+        for (size_t i : pending_hashes_) {
+            counts_[i] = now();
+        }
+        pending_hashes_.clear();
+        trace::ResolvedPositions positions;
+        positions.log_key = trace::log_key(path_);
+        for (size_t i = 0; i < records_.size(); ++i) {
+            if (trace::is_unresolved(records_[i])) {
+                positions.counts.push_back(counts_[i]);
+            }
+        }
+        for (size_t i = 1; i < positions.counts.size(); ++i) {
+            if (positions.counts[i] < positions.counts[i - 1]) {
+                throw Error("resolving " + path_, "the counts found go backwards (a state hash "
+                                                  "before the end of the recording?)");
+            }
+        }
+        trace::write_positions(path_, positions);
+        result.records = positions.counts.size();
+        result.instructions = now();
+        result.near_misses = near_misses_;
+        return result;
+    }
+
+    // A synchronous read the emulator makes: the log's next input must be
+    // that read, at that RIP.
+    uint64_t take(trace::InputKind kind, uint64_t address, int size) {
+        while (next_ < records_.size() &&
+               std::holds_alternative<trace::ConsoleRecord>(records_[next_])) {
+            place(next_++);
+        }
+        std::string made =
+            trace::input_kind_name(static_cast<uint8_t>(kind)) + " at RIP " + hex(vcpu_.cpu.rip) +
+            (kind == trace::InputKind::Rdtsc ? std::string() : " of " + hex(address));
+        const auto* in =
+            next_ < records_.size() ? std::get_if<trace::InputRecord>(&records_[next_]) : nullptr;
+        if (!in) {
+            throw Error("resolving " + path_, "the emulator made a " + made + " at instruction " +
+                                                  std::to_string(now()) +
+                                                  " where the log has no further input");
+        }
+        if (in->kind != static_cast<uint8_t>(kind) || in->address != address ||
+            (kind != trace::InputKind::Rdtsc && in->size != size) || in->rip != vcpu_.cpu.rip) {
+            throw Error("resolving " + path_,
+                        "the emulator made a " + made + " at instruction " + std::to_string(now()) +
+                            " where the log's input #" + std::to_string(input_number()) + " is a " +
+                            describe(*in) + (in->position ? search_summary() : std::string()));
+        }
+        uint64_t value = in->value;
+        place(next_++);
+        return value;
+    }
+
+private:
+    uint64_t now() const { return vcpu_.instructions_retired; }
+
+    uint64_t input_number() const {
+        uint64_t n = 0;
+        for (size_t i = 0; i < next_ && i < records_.size(); ++i) {
+            n += std::holds_alternative<trace::InputRecord>(records_[i]) ? 1 : 0;
+        }
+        return n;
+    }
+
+    void place(size_t index) {
+        counts_[index] = now();
+        if (trace::is_unresolved(records_[index])) {
+            ++done_;
+            if (options_.progress && (done_ % 256 == 0 || done_ == total_)) {
+                options_.progress(done_, total_);
+            }
+        }
+    }
+
+    // Runs until the log's next record is not a synchronous input (they
+    // are consumed on the way), for a trace whose remaining synchronous
+    // inputs precede a position or the log's end.
+    void consume_synchronous_inputs_to_next_position() {
+        const uint64_t limit = now() + options_.max_instructions_per_position;
+        while (next_ < records_.size() && is_synchronous_record(records_[next_])) {
+            StopReason r = interpreter_->run(now() + 1);
+            if (r == StopReason::ReachedTarget || r == StopReason::ExitRequested) {
+                if (now() >= limit) {
+                    throw Error("resolving " + path_,
+                                "the emulator ran " +
+                                    std::to_string(options_.max_instructions_per_position) +
+                                    " instructions without making input #" +
+                                    std::to_string(input_number()));
+                }
+                continue;
+            }
+            fail_run(r, "input #" + std::to_string(input_number()));
+        }
+    }
+
+    static bool is_synchronous_record(const trace::LogRecord& r) {
+        const auto* in = std::get_if<trace::InputRecord>(&r);
+        return in && trace::is_synchronous_input(in->kind);
+    }
+
+    static bool registers_match(const CpuState& cpu, const trace::StatePosition& position) {
+        return cpu.gpr == position.gpr && (cpu.rflags & ~kRf) == position.rflags;
+    }
+
+    bool matches(const trace::StatePosition& position) {
+        if (!registers_match(vcpu_.cpu, position)) {
+            note_closest(position);
+            return false;
+        }
+        ++register_matches_;
+        return pages_hash(memory_, position.pages) == position.memory_hash;
+    }
+
+    // The visit at the position's RIP with the fewest differing registers,
+    // for the report when no visit matches.
+    void note_closest(const trace::StatePosition& position) {
+        static const char* kNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                       "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+        std::string differences;
+        int count = 0;
+        for (size_t i = 0; i < position.gpr.size(); ++i) {
+            if (vcpu_.cpu.gpr[i] != position.gpr[i]) {
+                ++count;
+                differences += std::string(" ") + kNames[i] + " " + hex(position.gpr[i]) +
+                               " (emulator " + hex(vcpu_.cpu.gpr[i]) + ")";
+            }
+        }
+        if ((vcpu_.cpu.rflags & ~kRf) != position.rflags) {
+            ++count;
+            differences += " rflags " + hex(position.rflags) + " (emulator " +
+                           hex(vcpu_.cpu.rflags & ~kRf) + ")";
+        }
+        if (closest_differences_.empty() || count < closest_count_) {
+            closest_count_ = count;
+            closest_differences_ = "; the closest visit, at instruction " + std::to_string(now()) +
+                                   ", differs in" + differences;
+        }
+    }
+
+    // What a failure report says of the search: how close it came.
+    std::string search_summary() const {
+        return " (at its RIP " + std::to_string(rip_visits_) + " times, with its registers " +
+               std::to_string(register_matches_) + " times but other memory" +
+               closest_differences_ + ")";
+    }
+
+    // Runs to the first point where the state matches `position`, whose
+    // RIP is `rip` (the end's comes from its final state hash). Away from
+    // that RIP the emulator runs to a breakpoint on it; there it steps one
+    // instruction (or REP iteration) at a time, comparing at each.
+    void find(const trace::StatePosition& position, std::optional<uint64_t> rip,
+              const std::string& what) {
+        const uint64_t limit = now() + options_.max_instructions_per_position;
+        const uint64_t target_rip = rip ? *rip : end_rip(position);
+        std::vector<uint64_t> breakpoints{target_rip};
+        rip_visits_ = 0;
+        register_matches_ = 0;
+        closest_differences_.clear();
+        for (;;) {
+            if (stepped_from_target_ && vcpu_.cpu.rip != target_rip) {
+                // Just past the instruction at the position's RIP: a REP
+                // the recording's KVM left with RIP on it?
+                const uint64_t past = vcpu_.cpu.rip;
+                if (rewind_to_finished_rep(*interpreter_, vcpu_.cpu, target_rip)) {
+                    if (matches(position)) {
+                        return;
+                    }
+                    vcpu_.cpu.rip = past;
+                }
+            }
+            stepped_from_target_ = false;
+            rip_visits_ += vcpu_.cpu.rip == target_rip ? 1 : 0;
+            if (vcpu_.cpu.rip == target_rip && matches(position)) {
+                if (interpreter_->deliveries_since_retire() != 0) {
+                    throw Error("resolving " + path_,
+                                what + " is at instruction " + std::to_string(now()) +
+                                    " after an exception was delivered there; replay "
+                                    "positions cannot express that");
+                }
+                return;
+            }
+            if (now() >= limit) {
+                throw Error("resolving " + path_,
+                            "no state matching " + what + " within " +
+                                std::to_string(options_.max_instructions_per_position) +
+                                " instructions of the previous input (the emulator and the "
+                                "recording differ before it)" +
+                                search_summary() + "; at instruction " + std::to_string(now()) +
+                                ", RIP " + hex(vcpu_.cpu.rip));
+            }
+            StopReason r;
+            if (vcpu_.cpu.rip == target_rip) {
+                ++near_misses_;
+                stepped_from_target_ = true;
+                r = interpreter_->run(now() + 1); // one instruction (or REP iteration)
+            } else {
+                RunControl control;
+                control.breakpoints = &breakpoints;
+                r = interpreter_->run(limit, control);
+            }
+            switch (r) {
+            case StopReason::ReachedTarget:
+            case StopReason::ExitRequested:
+            case StopReason::Breakpoint:
+                continue;
+            case StopReason::Halted:
+                if (vcpu_.cpu.rip == target_rip && matches(position)) {
+                    return;
+                }
+                throw Error("resolving " + path_, "the emulator halted at instruction " +
+                                                      std::to_string(now()) + ", RIP " +
+                                                      hex(vcpu_.cpu.rip) + ", before reaching " +
+                                                      what + search_summary());
+            default:
+                fail_run(r, what);
+            }
+        }
+    }
+
+    // The recorder stores the end's full state in the state hash it writes
+    // just before the end record.
+    uint64_t end_rip(const trace::StatePosition&) const {
+        for (size_t i : pending_hashes_) {
+            const auto& h = std::get<trace::StateHashRecord>(records_[i]);
+            if (!h.vcpu_state.empty()) {
+                return trace::decode_vcpu_state(h.vcpu_state).cpu.rip;
+            }
+        }
+        throw Error("resolving " + path_,
+                    "the end of the recording has no final state to find it by");
+    }
+
+    [[noreturn]] void fail_run(StopReason r, const std::string& what) {
+        throw Error("resolving " + path_,
+                    std::string("the emulator stopped (") + stop_reason_name(r) +
+                        ") at instruction " + std::to_string(now()) + ", RIP " +
+                        hex(vcpu_.cpu.rip) + ", before reaching " + what +
+                        (interpreter_->error().empty() ? "" : ": " + interpreter_->error()));
+    }
+
+    void deliver(const trace::InputRecord& input) {
+        apply_recorded_resume_flag(vcpu_.cpu, input);
+        switch (static_cast<trace::InputKind>(input.kind)) {
+        case trace::InputKind::Interrupt:
+            interpreter_->deliver_external_interrupt(static_cast<uint8_t>(input.address));
+            break;
+        case trace::InputKind::Nmi:
+            interpreter_->deliver_nmi();
+            break;
+        default:
+            throw Error("resolving " + path_, "input #" + std::to_string(input_number() - 1) +
+                                                  " (" + describe(input) +
+                                                  ") is not a kind a recording under KVM makes");
+        }
+        if (!interpreter_->error().empty()) {
+            throw Error("resolving " + path_,
+                        "delivering " + describe(input) + ": " + interpreter_->error());
+        }
+    }
+
+    std::string path_;
+    ResolveOptions options_;
+    trace::TraceReader trace_;
+    GuestMemory memory_;
+    VcpuState vcpu_;
+    std::vector<trace::LogRecord> records_;
+    std::vector<uint64_t> counts_;
+    std::vector<size_t> pending_hashes_;
+    size_t next_ = 0;
+    uint64_t total_ = 0;
+    uint64_t done_ = 0;
+    uint64_t near_misses_ = 0;
+    uint64_t rip_visits_ = 0;       // for the position sought now
+    uint64_t register_matches_ = 0; // likewise
+    std::string closest_differences_;
+    bool stepped_from_target_ = false;
+    int closest_count_ = 0;
+    std::optional<ResolveEnvironment> environment_;
+    std::optional<Interpreter> interpreter_;
+};
+
+uint64_t ResolveEnvironment::io_read(uint16_t port, int size) {
+    return resolver_.take(trace::InputKind::PortRead, port, size);
+}
+uint64_t ResolveEnvironment::mmio_read(uint64_t physical, int size) {
+    return resolver_.take(trace::InputKind::MmioRead, physical, size);
+}
+uint64_t ResolveEnvironment::virtual_tsc(uint64_t) {
+    return resolver_.take(trace::InputKind::Rdtsc, 0, 8);
+}
+
+std::vector<trace::LogRecord> read_log(const std::string& path) {
+    trace::TraceReader trace(path);
+    trace::LogReader log = trace.log();
+    std::vector<trace::LogRecord> records;
+    while (auto record = log.next()) {
+        records.push_back(std::move(*record));
+    }
+    return records;
+}
+
+} // namespace
+
+bool rewind_to_finished_rep(Interpreter& interpreter, CpuState& cpu, uint64_t recorded_rip) {
+    if (cpu.gpr[RCX] != 0 || cpu.rip <= recorded_rip || cpu.rip - recorded_rip > 15) {
+        return false;
+    }
+    uint8_t bytes[15] = {};
+    size_t fetched = 0;
+    try {
+        fetched = interpreter.memory().fetch(recorded_rip, bytes, (cpu.seg[CS].selector & 3) == 3);
+    } catch (...) {
+        return false;
+    }
+    const size_t length = static_cast<size_t>(cpu.rip - recorded_rip);
+    if (fetched < length) {
+        return false;
+    }
+    // Prefixes (one of them REP/REPNE), then a string opcode, ending just
+    // where the vCPU stands.
+    bool rep = false;
+    size_t i = 0;
+    for (; i < length; ++i) {
+        uint8_t b = bytes[i];
+        if (b == 0xf3 || b == 0xf2) {
+            rep = true;
+        } else if (!(b == 0x66 || b == 0x67 || b == 0x2e || b == 0x3e || b == 0x26 || b == 0x36 ||
+                     b == 0x64 || b == 0x65 || (b & 0xf0) == 0x40)) {
+            break;
+        }
+    }
+    if (!rep || i + 1 != length) {
+        return false;
+    }
+    uint8_t op = bytes[i];
+    bool string_op =
+        (op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf) || (op >= 0x6c && op <= 0x6f);
+    if (!string_op) {
+        return false;
+    }
+    cpu.rip = recorded_rip;
+    return true;
+}
+
+void apply_recorded_resume_flag(CpuState& cpu, const trace::InputRecord& input) {
+    if (input.position) {
+        cpu.rflags = (cpu.rflags & ~kRf) | (input.value & kRf);
+    }
+}
+
+bool needs_resolving(const std::string& path) {
+    if (trace::unresolved_records(read_log(path)) == 0) {
+        return false;
+    }
+    try {
+        return !trace::read_positions(path);
+    } catch (const Error&) {
+        return true; // stale or damaged: made again
+    }
+}
+
+ResolveResult resolve_positions(const std::string& path, const ResolveOptions& options) {
+    Resolver resolver(path, options);
+    if (resolver.total() == 0) {
+        ResolveResult r;
+        r.already_resolved = true;
+        return r;
+    }
+    return resolver.run();
+}
+
+} // namespace krr
