@@ -535,7 +535,14 @@ GuestRunResult run_guest(const GuestRunOptions& options,
                             {"interrupt window", e.interrupt_windows},
                             {"kick", e.kicks},
                             {"emulated instruction", e.emulated_instructions},
-                            {"interrupts injected", e.injected_interrupts}};
+                            {"interrupts injected", e.injected_interrupts},
+                            {"msr access", e.msr_accesses},
+                            {"syscalls completed", e.syscalls_completed},
+                            {"exceptions delivered", e.exceptions_delivered},
+                            {"interrupts delivered", e.interrupts_delivered},
+                            {"tsc reads", e.tsc_reads},
+                            {"positions", e.positions},
+                            {"position pages", e.position_pages}};
     }
     if (options.profile) {
         result.profile = profile_by_function(rip_samples, config.kernel_path);
