@@ -231,3 +231,244 @@ TEST_CASE("a state hash's divergence detail round-trips and old bodies still dec
     bad.bytes(body.data());
     CHECK_THROWS_AS(decode_log_chunk(bad.data(), skipped), krr::Error);
 }
+
+namespace {
+
+// A KVM recording's position, every field distinct.
+StatePosition sample_position() {
+    StatePosition p;
+    for (size_t i = 0; i < p.gpr.size(); ++i) {
+        p.gpr[i] = 0x1111111111111111ULL * (i + 1) + i;
+    }
+    p.rflags = 0x10246; // RF too: the codec carries what it is given
+    p.memory_hash = 0x0123456789abcdefULL;
+    p.pages = {0, 1, 2, 300, 70000, kMaxMemorySize / 4096 - 1};
+    return p;
+}
+
+// One framed input record with `body` as its body.
+std::vector<uint8_t> input_frame(const std::vector<uint8_t>& body) {
+    krr::ByteWriter w;
+    w.u8(1); // RecordKind::Input
+    w.blob(body);
+    return w.take();
+}
+
+// An interrupt's body up to and including its flags byte.
+krr::ByteWriter interrupt_body(uint8_t flags) {
+    krr::ByteWriter b;
+    b.u8(static_cast<uint8_t>(InputKind::Interrupt));
+    b.varint(0);                // vcpu
+    b.varint(kUnresolvedCount); // instruction count
+    b.u64(0xffffffff81001234ULL);
+    b.u64(0x20); // vector
+    b.u8(0);
+    b.u64(0); // value
+    b.u8(flags);
+    return b;
+}
+
+// A position encoded by hand: registers, then the page count and deltas as
+// given (the encoder would not write a malformed list).
+void raw_position(krr::ByteWriter& b, uint64_t page_count, std::initializer_list<uint64_t> deltas) {
+    for (int i = 0; i < 18; ++i) { // 16 GPRs, RFLAGS, memory hash
+        b.u64(static_cast<uint64_t>(i));
+    }
+    b.varint(page_count);
+    for (uint64_t d : deltas) {
+        b.varint(d);
+    }
+}
+
+// The record-end payload up to the final count, as encode_record_end writes it.
+krr::ByteWriter record_end_head() {
+    krr::ByteWriter w;
+    w.string("guest exited");
+    w.u8(1);
+    w.u32(0);
+    w.varint(kUnresolvedCount);
+    return w;
+}
+
+std::vector<LogRecord> decode_all(std::span<const uint8_t> chunk) {
+    std::map<uint8_t, uint64_t> skipped;
+    auto records = decode_log_chunk(chunk, skipped);
+    CHECK(skipped.empty());
+    return records;
+}
+
+} // namespace
+
+TEST_CASE("an input with a state position round-trips, beside inputs without one") {
+    InputRecord irq{static_cast<uint8_t>(InputKind::Interrupt),
+                    1,
+                    kUnresolvedCount,
+                    0xffffffff81001234ULL,
+                    0xec,
+                    0,
+                    1, // RF, carried for replay
+                    sample_position()};
+    InputRecord nmi{static_cast<uint8_t>(InputKind::Nmi),
+                    0,
+                    kUnresolvedCount,
+                    0x401000,
+                    2,
+                    0,
+                    0,
+                    StatePosition{}};
+    InputRecord port{static_cast<uint8_t>(InputKind::PortRead),
+                     0,
+                     kUnresolvedCount,
+                     0x401002,
+                     0x3f8,
+                     1,
+                     0x41,
+                     std::nullopt};
+    krr::ByteWriter w;
+    for (const InputRecord& r : {irq, nmi, port}) {
+        encode_log_record(w, r);
+    }
+    auto back = decode_all(w.data());
+    REQUIRE(back.size() == 3);
+    CHECK(back[0] == LogRecord(irq));
+    CHECK(back[1] == LogRecord(nmi));
+    CHECK(back[2] == LogRecord(port));
+    REQUIRE(std::get<InputRecord>(back[0]).position.has_value());
+    CHECK(std::get<InputRecord>(back[0]).position->pages == sample_position().pages);
+    CHECK_FALSE(std::get<InputRecord>(back[2]).position.has_value());
+}
+
+TEST_CASE("a record end with a state position round-trips") {
+    RecordEnd end{"guest exited", 0, kUnresolvedCount, sample_position()};
+    CHECK(decode_record_end(encode_record_end(end)) == end);
+    RecordEnd no_pages{"crash", std::nullopt, kUnresolvedCount, StatePosition{}};
+    CHECK(decode_record_end(encode_record_end(no_pages)) == no_pages);
+}
+
+TEST_CASE("a position whose pages are not ascending within guest memory is refused") {
+    const uint64_t max_page = kMaxMemorySize / 4096;
+    StatePosition p = sample_position();
+    SUBCASE("a page repeated") {
+        p.pages = {5, 5};
+    }
+    SUBCASE("pages descending") {
+        p.pages = {5, 3};
+    }
+    SUBCASE("a page past the largest guest memory") {
+        p.pages = {max_page + 1};
+    }
+    SUBCASE("deltas that add up past the largest guest memory") {
+        p.pages = {max_page - 10, max_page + 10};
+    }
+    SUBCASE("a page number near 2^64") {
+        p.pages = {~0ULL};
+    }
+    InputRecord irq{
+        static_cast<uint8_t>(InputKind::Interrupt), 0, kUnresolvedCount, 1, 0x20, 0, 0, p};
+    krr::ByteWriter w;
+    encode_log_record(w, irq);
+    CHECK_THROWS_WITH_AS(decode_all(w.data()), doctest::Contains("not ascending"), krr::Error);
+    RecordEnd end{"guest exited", 0, kUnresolvedCount, p};
+    CHECK_THROWS_WITH_AS(decode_record_end(encode_record_end(end)),
+                         doctest::Contains("not ascending"), krr::Error);
+}
+
+TEST_CASE("a position claiming more pages than its bytes hold is refused before allocating") {
+    for (uint64_t claimed : {3ULL, 1000ULL, 1ULL << 40, ~0ULL}) {
+        CAPTURE(claimed);
+        krr::ByteWriter body = interrupt_body(1);
+        raw_position(body, claimed, {1, 1});
+        CHECK_THROWS_AS(decode_all(input_frame(body.take())), krr::Error);
+
+        krr::ByteWriter end = record_end_head();
+        end.u8(1);
+        raw_position(end, claimed, {1, 1});
+        CHECK_THROWS_AS(decode_record_end(end.data()), krr::Error);
+    }
+}
+
+TEST_CASE("an input cut anywhere inside its position is refused") {
+    InputRecord irq{static_cast<uint8_t>(InputKind::Interrupt),
+                    0,
+                    kUnresolvedCount,
+                    1,
+                    0x20,
+                    0,
+                    0,
+                    sample_position()};
+    krr::ByteWriter w;
+    encode_log_record(w, irq);
+    const auto& frame = w.data();
+    // The frame is kind, a varint length, then the body.
+    krr::ByteReader r(frame, "frame");
+    r.u8();
+    const size_t length = static_cast<size_t>(r.varint());
+    const size_t body_at = r.position();
+    REQUIRE(body_at + length == frame.size());
+    const size_t flags_at = 1 + 1 + 10 + 8 + 8 + 1 + 8; // kind, vcpu, count (10: ~0), ...
+    REQUIRE(frame[body_at + flags_at] == 1);
+    for (size_t cut = flags_at + 1; cut < length; ++cut) {
+        CAPTURE(cut);
+        std::vector<uint8_t> body(frame.begin() + static_cast<ptrdiff_t>(body_at),
+                                  frame.begin() + static_cast<ptrdiff_t>(body_at + cut));
+        CHECK_THROWS_AS(decode_all(input_frame(body)), krr::Error);
+    }
+    // The record end likewise.
+    auto end = encode_record_end({"guest exited", 0, kUnresolvedCount, sample_position()});
+    const size_t end_head = record_end_head().size();
+    for (size_t cut = end_head + 1; cut < end.size(); ++cut) {
+        CAPTURE(cut);
+        CHECK_THROWS_AS(decode_record_end({end.data(), cut}), krr::Error);
+    }
+}
+
+TEST_CASE("an input whose flags say no position ignores a later version's fields") {
+    for (uint8_t flags : {0, 2, 0x80, 0xfe}) {
+        CAPTURE(flags);
+        krr::ByteWriter body = interrupt_body(flags);
+        // Bytes that would read as a position if the flags were misread.
+        raw_position(body, 1, {7});
+        body.u16(0xbeef);
+        auto back = decode_all(input_frame(body.take()));
+        REQUIRE(back.size() == 1);
+        const auto& in = std::get<InputRecord>(back[0]);
+        CHECK_FALSE(in.position.has_value());
+        CHECK(in.instruction_count == kUnresolvedCount);
+        CHECK(in.address == 0x20);
+    }
+    // With the flag, the position is read and what follows it skipped.
+    krr::ByteWriter body = interrupt_body(1);
+    raw_position(body, 1, {7});
+    body.u16(0xbeef);
+    auto back = decode_all(input_frame(body.take()));
+    REQUIRE(back.size() == 1);
+    const auto& in = std::get<InputRecord>(back[0]);
+    REQUIRE(in.position.has_value());
+    CHECK(in.position->pages == std::vector<uint64_t>{7});
+    CHECK(in.position->gpr[15] == 15);
+    CHECK(in.position->rflags == 16);
+    CHECK(in.position->memory_hash == 17);
+}
+
+TEST_CASE("a record end with anything but a position after its count is refused") {
+    for (uint8_t marker : {0, 2, 0x81, 0xff}) {
+        CAPTURE(marker);
+        krr::ByteWriter end = record_end_head();
+        end.u8(marker);
+        raw_position(end, 0, {});
+        CHECK_THROWS_WITH_AS(decode_record_end(end.data()), doctest::Contains("unknown fields"),
+                             krr::Error);
+        krr::ByteWriter lone = record_end_head();
+        lone.u8(marker);
+        CHECK_THROWS_AS(decode_record_end(lone.data()), krr::Error);
+    }
+    // A position followed by more bytes is refused too: the record end has no
+    // room for a later version's fields.
+    auto end = encode_record_end({"guest exited", 0, kUnresolvedCount, sample_position()});
+    end.push_back(0);
+    CHECK_THROWS_AS(decode_record_end(end), krr::Error);
+    // The marker without a position.
+    krr::ByteWriter marker_only = record_end_head();
+    marker_only.u8(1);
+    CHECK_THROWS_AS(decode_record_end(marker_only.data()), krr::Error);
+}
