@@ -4,6 +4,8 @@
 #include "cli/commands.h"
 #include "guest-model/error.h"
 #include "guest-model/trace/json_writer.h"
+#include "guest-model/trace/trace_positions.h"
+#include "guest-model/trace/trace_reader.h"
 #include "guest-model/trace/trace_summary.h"
 #include "guest-model/virtual_clock.h"
 
@@ -148,7 +150,17 @@ void print_text(const TraceSummary& s) {
                          human_bytes(log.progress.uncompressed_bytes));
         line("records:", counts_text(log.records_by_kind));
         line("inputs:", counts_text(log.inputs_by_kind));
-        if (log.first_instruction) {
+        if (log.unresolved_records) {
+            line("positions:", std::to_string(log.unresolved_records) +
+                                   " records recorded under KVM " +
+                                   (log.positions_resolved
+                                        ? std::string("resolved (file 'positions')")
+                                        : "not resolved yet (krr resolve; replay does it first)" +
+                                              (log.positions_problem.empty()
+                                                   ? std::string()
+                                                   : ": " + printable(log.positions_problem))));
+        }
+        if (log.first_instruction && (!log.unresolved_records || log.positions_resolved)) {
             uint64_t last = log.end ? log.end->final_instruction_count : *log.last_instruction;
             // The snapshot's count, unless the log contradicts it (then the
             // first logged record is the best start there is).
@@ -160,9 +172,13 @@ void print_text(const TraceSummary& s) {
             char duration[64];
             std::snprintf(duration, sizeof duration, "%.3f s",
                           static_cast<double>(VirtualClock::nanoseconds(recorded)) / 1e9);
-            line("instructions:", std::to_string(first) + " .. " + std::to_string(last) + " (" +
-                                      std::to_string(recorded) + " recorded, " + duration +
-                                      " of guest time)");
+            // Under KVM guest time was the host's clock, not the count.
+            line("instructions:",
+                 std::to_string(first) + " .. " + std::to_string(last) + " (" +
+                     std::to_string(recorded) + " recorded" +
+                     (m.accelerator == "kvm" ? std::string()
+                                             : ", " + std::string(duration) + " of guest time") +
+                     ")");
         }
         line("console:", std::to_string(log.console_bytes) + " bytes");
         if (!log.console_tail.empty()) {
@@ -189,12 +205,15 @@ void print_text(const TraceSummary& s) {
             }
         }
         if (log.end) {
-            line("end:", printable(log.end->reason) +
-                             (log.end->exit_status
-                                  ? ", exit status " + std::to_string(*log.end->exit_status)
-                                  : ", no exit status") +
-                             ", after " + std::to_string(log.end->final_instruction_count) +
-                             " instructions");
+            const bool counted = log.end->final_instruction_count != trace::kUnresolvedCount;
+            line("end:",
+                 printable(log.end->reason) +
+                     (log.end->exit_status
+                          ? ", exit status " + std::to_string(*log.end->exit_status)
+                          : ", no exit status") +
+                     (counted ? ", after " + std::to_string(log.end->final_instruction_count) +
+                                    " instructions"
+                              : std::string()));
         }
         for (const auto& note : log.progress.notes) {
             line("note:", printable(note));
@@ -371,8 +390,56 @@ void print_json(const TraceSummary& s) {
     std::fputs(j.text().c_str(), stdout);
 }
 
+// --inputs: every input with its count (KVM recordings: once resolved),
+// vCPU, RIP, kind, address and value.
+int print_inputs(const std::string& path) {
+    trace::TraceReader trace(path);
+    std::vector<trace::LogRecord> records;
+    trace::LogReader log = trace.log();
+    while (auto record = log.next()) {
+        records.push_back(std::move(*record));
+    }
+    bool counted = true;
+    if (trace::unresolved_records(records) > 0) {
+        std::optional<trace::ResolvedPositions> positions;
+        try {
+            positions = trace::read_positions(path);
+        } catch (const Error&) {
+        }
+        if (positions) {
+            trace::apply_positions(records, *positions);
+        } else {
+            counted = false;
+        }
+    }
+    std::printf("%8s %18s %4s %18s  %-13s %18s %18s\n", "input", "count", "vcpu", "rip", "kind",
+                "address", "value");
+    uint64_t n = 0;
+    for (const auto& r : records) {
+        const auto* in = std::get_if<trace::InputRecord>(&r);
+        if (!in) {
+            continue;
+        }
+        std::string count = counted ? std::to_string(in->instruction_count) : "?";
+        std::printf("%8llu %18s %4u %#18llx  %-13s %#18llx %#18llx\n",
+                    static_cast<unsigned long long>(n++), count.c_str(), in->vcpu,
+                    static_cast<unsigned long long>(in->rip),
+                    printable(trace::input_kind_name(in->kind)).c_str(),
+                    static_cast<unsigned long long>(in->address),
+                    static_cast<unsigned long long>(in->value));
+    }
+    return 0;
+}
+
 int run_info(const ParsedArgs& args) {
     const std::string path = args.positional.at(0);
+    if (args.has("inputs")) {
+        try {
+            return print_inputs(path);
+        } catch (const Error& e) {
+            throw Error(std::string("info: ") + e.what());
+        }
+    }
     TraceSummary summary;
     try {
         summary = trace::summarize_trace(path);
@@ -405,14 +472,15 @@ int run_info(const ParsedArgs& args) {
 CommandSpec info_command() {
     CommandSpec c;
     c.name = "info";
-    c.usage = "TRACE [--json]";
+    c.usage = "TRACE [--json | --inputs]";
     c.summary = "what is in a trace";
     c.description =
         "Reads every file of TRACE, checking every chunk, and prints the recorded machine\n"
         "(kernel, command, memory, vCPUs, CPUID), the snapshot and the input log.\n"
         "Exit status: 0 complete; 3 truncated (the recorder stopped early; everything\n"
         "readable is printed); 1 missing, not a trace, unsupported version or corrupt.";
-    c.options = {{"json", 0, "", "print the summary as JSON"}};
+    c.options = {{"json", 0, "", "print the summary as JSON"},
+                 {"inputs", 0, "", "list every input: count, vCPU, RIP, kind, address, value"}};
     c.min_positional = 1;
     c.max_positional = 1;
     c.run = run_info;

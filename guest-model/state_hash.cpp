@@ -3,6 +3,7 @@
 #include "guest-model/checksum.h"
 #include "guest-model/trace/snapshot_codec.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace krr {
@@ -48,6 +49,10 @@ std::vector<uint64_t> page_hashes(const GuestMemory& memory) {
     return out;
 }
 
+uint64_t memory_hash(const std::vector<uint64_t>& pages) {
+    return checksum64(std::span(reinterpret_cast<const uint8_t*>(pages.data()), pages.size() * 8));
+}
+
 uint64_t register_hash_without_count(const VcpuState& state) {
     VcpuState copy = state;
     copy.instructions_retired = 0;
@@ -68,20 +73,57 @@ uint64_t pages_hash(std::span<const std::pair<uint64_t, uint64_t>> numbered_hash
     return checksum64(std::span(reinterpret_cast<const uint8_t*>(words.data()), words.size() * 8));
 }
 
-uint64_t pages_hash(const GuestMemory& memory, std::span<const uint64_t> page_numbers) {
+uint64_t pages_hash(const GuestMemory& memory, std::span<const uint64_t> page_numbers,
+                    std::span<const uint64_t> page_tables) {
     std::vector<std::pair<uint64_t, uint64_t>> numbered;
     numbered.reserve(page_numbers.size());
+    const uint64_t ram_pages = memory.size() / kPageSize;
     for (uint64_t number : page_numbers) {
-        uint64_t hash = number < memory.size() / kPageSize
-                            ? exact_page_hash(memory.base() + number * kPageSize)
-                            : 0; // beyond RAM: the recorder never lists such a page
+        uint64_t hash = 0; // beyond RAM: the recorder never lists such a page
+        if (number < ram_pages) {
+            const uint8_t* page = memory.base() + number * kPageSize;
+            hash = std::binary_search(page_tables.begin(), page_tables.end(), number)
+                       ? page_hash(page)
+                       : exact_page_hash(page);
+        }
         numbered.emplace_back(number, hash);
     }
     return pages_hash(numbered);
 }
 
-uint64_t memory_hash(const std::vector<uint64_t>& pages) {
-    return checksum64(std::span(reinterpret_cast<const uint8_t*>(pages.data()), pages.size() * 8));
+std::vector<uint64_t> page_table_pages(const GuestMemory& memory, uint64_t cr3) {
+    constexpr uint64_t kAddress = 0x000f'ffff'ffff'f000ULL;
+    constexpr uint64_t kPresent = 1, kLarge = 1ULL << 7;
+    const uint64_t ram_pages = memory.size() / kPageSize;
+    std::vector<uint64_t> tables;
+    std::vector<uint64_t> level{(cr3 & kAddress) / kPageSize};
+    // PML4, then PDPTs, PDs and PTs: a large entry at PDPT or PD level maps
+    // memory, not a table.
+    for (int depth = 0; depth < 4; ++depth) {
+        std::vector<uint64_t> next;
+        for (uint64_t table : level) {
+            if (table >= ram_pages) {
+                continue;
+            }
+            tables.push_back(table);
+            if (depth == 3) {
+                continue; // a PT: its entries map pages
+            }
+            uint64_t entries[kPageSize / 8];
+            std::memcpy(entries, memory.base() + table * kPageSize, kPageSize);
+            for (uint64_t e : entries) {
+                if ((e & kPresent) && !(depth > 0 && (e & kLarge))) {
+                    next.push_back((e & kAddress) / kPageSize);
+                }
+            }
+        }
+        std::sort(next.begin(), next.end());
+        next.erase(std::unique(next.begin(), next.end()), next.end());
+        level = std::move(next);
+    }
+    std::sort(tables.begin(), tables.end());
+    tables.erase(std::unique(tables.begin(), tables.end()), tables.end());
+    return tables;
 }
 
 } // namespace krr

@@ -40,7 +40,14 @@ uint64_t register_hash_without_count(const VcpuState& state);
 // cannot tell a counter from itself 32 increments later, and a position
 // must tell loop iterations apart.
 uint64_t exact_page_hash(const uint8_t* page);
-uint64_t pages_hash(const GuestMemory& memory, std::span<const uint64_t> page_numbers);
+// Except page-table pages: a KVM sets accessed bits in its own time (this
+// host's PVM when it builds shadow entries), so those pages are hashed
+// with page_hash's masking. `page_tables`: their numbers, ascending.
+uint64_t pages_hash(const GuestMemory& memory, std::span<const uint64_t> page_numbers,
+                    std::span<const uint64_t> page_tables);
+// The pages of the 4-level page tables at `cr3` (the top table and every
+// table a present, non-leaf entry points to inside RAM), ascending.
+std::vector<uint64_t> page_table_pages(const GuestMemory& memory, uint64_t cr3);
 // The same over hashes already made: (page number, exact_page_hash) pairs.
 uint64_t pages_hash(std::span<const std::pair<uint64_t, uint64_t>> numbered_hashes);
 

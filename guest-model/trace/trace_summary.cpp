@@ -2,6 +2,7 @@
 
 #include "guest-model/error.h"
 #include "guest-model/trace/trace_files.h"
+#include "guest-model/trace/trace_positions.h"
 
 #include <algorithm>
 
@@ -57,29 +58,57 @@ void summarize_log(const TraceReader& trace, LogSummary& s) {
         return;
     }
     std::optional<LogReader> reader;
+    std::optional<ResolvedPositions> positions;
+    try {
+        positions = read_positions(trace.path());
+    } catch (const Error& e) {
+        s.positions_problem = e.what();
+    }
+    size_t next_position = 0;
     try {
         reader.emplace(trace.log());
         while (auto record = reader->next()) {
+            // A KVM recording's record gets its count from the positions
+            // file; without one it has none to note.
+            bool has_count = true;
+            if (is_unresolved(*record)) {
+                ++s.unresolved_records;
+                if (positions && next_position < positions->counts.size()) {
+                    std::vector<LogRecord> one{*record};
+                    apply_positions(one,
+                                    {positions->log_key, {positions->counts[next_position++]}});
+                    record = std::move(one[0]);
+                } else {
+                    has_count = false;
+                }
+            }
+            auto note = [&](uint64_t count) {
+                if (has_count) {
+                    note_instruction(s, count);
+                }
+            };
             ++s.records_by_kind[record_kind_name(*record)];
             if (auto* in = std::get_if<InputRecord>(&*record)) {
                 ++s.inputs_by_kind[input_kind_name(in->kind)];
-                note_instruction(s, in->instruction_count);
+                note(in->instruction_count);
             } else if (auto* c = std::get_if<ConsoleRecord>(&*record)) {
                 s.console_bytes += c->bytes.size();
                 s.console_tail.append(c->bytes.begin(), c->bytes.end());
                 if (s.console_tail.size() > 4096) {
                     s.console_tail.erase(0, s.console_tail.size() - 2048);
                 }
-                note_instruction(s, c->instruction_count);
+                note(c->instruction_count);
             } else if (auto* h = std::get_if<StateHashRecord>(&*record)) {
-                note_instruction(s, h->instruction_count);
+                note(h->instruction_count);
             } else {
                 s.end = std::get<RecordEnd>(*record);
-                note_instruction(s, s.end->final_instruction_count);
+                note(s.end->final_instruction_count);
             }
         }
         // The record end is not a record of the run; keep the counts to the run.
         s.records_by_kind.erase("record-end");
+        s.positions_resolved = positions && next_position == positions->counts.size() &&
+                               s.unresolved_records == positions->counts.size();
     } catch (const Error& e) {
         s.error = e.what();
     }

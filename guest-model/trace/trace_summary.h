@@ -37,6 +37,12 @@ struct LogSummary {
     std::string console_tail;     // the last bytes of console output (at most 2 KiB)
     std::optional<RecordEnd> end; // present iff the log is complete
     std::string error;            // set when corrupt
+    // A recording made under KVM: records whose count the resolve pass
+    // finds, and whether the trace's positions file gives them (then the
+    // counts above include them).
+    uint64_t unresolved_records = 0;
+    bool positions_resolved = false;
+    std::string positions_problem; // why the positions file was not used
 };
 
 struct TraceSummary {

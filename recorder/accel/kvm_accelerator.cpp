@@ -824,6 +824,10 @@ trace::StatePosition KvmAccelerator::position_of(const CpuState& cpu) {
     emulator_written_.clear();
     for (uint64_t page : vm_.take_dirty_pages(0, memory.size() / kPageSize))
         pages.insert(page);
+    // Page tables known so far (every position's walk): their accessed
+    // bits are KVM's business (state_hash.h). The resolver keeps the same.
+    for (uint64_t table : page_table_pages(memory, cpu.cr3))
+        page_tables_.insert(table);
     trace::StatePosition position;
     position.gpr = cpu.gpr;
     position.rflags = cpu.rflags & ~kRflagsRf; // see trace::StatePosition
@@ -845,7 +849,9 @@ trace::StatePosition KvmAccelerator::position_of(const CpuState& cpu) {
                 copy[trap.physical % kPageSize] = trap.original;
             }
         }
-        numbered.emplace_back(page, exact_page_hash(trapped ? copy : bytes));
+        const uint8_t* hashed = trapped ? copy : bytes;
+        numbered.emplace_back(page, page_tables_.count(page) ? page_hash(hashed)
+                                                             : exact_page_hash(hashed));
     }
     position.memory_hash = pages_hash(numbered);
     ++exits_.positions;

@@ -210,6 +210,7 @@ private:
     std::function<void(const trace::InputRecord&)> input_observer_;
     std::vector<TrappedTscRead> tsc_traps_; // by rip
     std::set<uint64_t> emulator_written_;   // page numbers, since the last position
+    std::set<uint64_t> page_tables_;        // page numbers, from every position's walk
     uint64_t recorded_tsc_offset_ = 0;
 };
 

@@ -260,7 +260,8 @@ StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
             if (control.breakpoints && !(first && control.skip_breakpoint_at_start) &&
                 cpu.rip != last_retired_rip_ &&
                 std::binary_search(control.breakpoints->begin(), control.breakpoints->end(),
-                                   cpu.rip)) {
+                                   cpu.rip) &&
+                (!control.breakpoint_registers || cpu.gpr == *control.breakpoint_registers)) {
                 return StopReason::Breakpoint;
             }
             first = false;

@@ -45,6 +45,9 @@ struct RunControl {
     const std::vector<uint64_t>* breakpoints = nullptr; // sorted; null: none
     bool watching = false;
     bool skip_breakpoint_at_start = false;
+    // When set, a breakpoint stops only where the general registers equal
+    // these (a search for a known state, without a stop at every pass).
+    const std::array<uint64_t, kGprCount>* breakpoint_registers = nullptr;
     // Stop right after this many exceptions have been delivered since the
     // last instruction retired (a position inside one instruction count).
     uint32_t stop_after_deliveries = UINT32_MAX;

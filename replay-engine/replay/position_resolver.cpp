@@ -9,7 +9,9 @@
 #include "guest-model/virtual_clock.h"
 #include "replay-engine/interpreter/interpreter.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <optional>
 #include <variant>
 #include <vector>
@@ -90,6 +92,7 @@ public:
     }
 
     uint64_t total() const { return total_; }
+    void mark_start() { start_count_ = now(); }
 
     ResolveResult run() {
         ResolveResult result;
@@ -144,7 +147,7 @@ public:
         }
         trace::write_positions(path_, positions);
         result.records = positions.counts.size();
-        result.instructions = now();
+        result.instructions = now() - start_count_;
         result.near_misses = near_misses_;
         return result;
     }
@@ -235,7 +238,17 @@ private:
             return false;
         }
         ++register_matches_;
-        return pages_hash(memory_, position.pages) == position.memory_hash;
+        // The page tables the recorder knew at this position: those of
+        // every earlier position and this one's (see KvmAccelerator).
+        std::vector<uint64_t> tables = page_table_pages(memory_, vcpu_.cpu.cr3);
+        std::vector<uint64_t> known;
+        std::set_union(page_tables_.begin(), page_tables_.end(), tables.begin(), tables.end(),
+                       std::back_inserter(known));
+        if (pages_hash(memory_, position.pages, known) != position.memory_hash) {
+            return false;
+        }
+        page_tables_ = std::move(known);
+        return true;
     }
 
     // The visit at the position's RIP with the fewest differing registers,
@@ -280,6 +293,11 @@ private:
         const uint64_t limit = now() + options_.max_instructions_per_position;
         const uint64_t target_rip = rip ? *rip : end_rip(position);
         std::vector<uint64_t> breakpoints{target_rip};
+        // A REP string instruction there may be left mid-way: step through
+        // its iterations. Elsewhere, after the first visits (kept for the
+        // report), the emulator stops only where the registers match.
+        const bool rep_target = is_rep_string(target_rip);
+        uint64_t unfiltered_visits = 1000;
         rip_visits_ = 0;
         register_matches_ = 0;
         closest_differences_.clear();
@@ -318,11 +336,18 @@ private:
             StopReason r;
             if (vcpu_.cpu.rip == target_rip) {
                 ++near_misses_;
+                unfiltered_visits -= unfiltered_visits ? 1 : 0;
+            }
+            if (vcpu_.cpu.rip == target_rip && rep_target) {
                 stepped_from_target_ = true;
-                r = interpreter_->run(now() + 1); // one instruction (or REP iteration)
+                r = interpreter_->run(now() + 1); // one iteration
             } else {
                 RunControl control;
                 control.breakpoints = &breakpoints;
+                control.skip_breakpoint_at_start = vcpu_.cpu.rip == target_rip;
+                if (!unfiltered_visits) {
+                    control.breakpoint_registers = &position.gpr;
+                }
                 r = interpreter_->run(limit, control);
             }
             switch (r) {
@@ -342,6 +367,19 @@ private:
                 fail_run(r, what);
             }
         }
+    }
+
+    bool is_rep_string(uint64_t rip) {
+        CpuState probe = vcpu_.cpu;
+        probe.gpr[RCX] = 0;
+        for (uint64_t length = 1; length <= 15; ++length) {
+            probe.rip = rip + length;
+            CpuState copy = probe;
+            if (rewind_to_finished_rep(*interpreter_, copy, rip)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     // The recorder stores the end's full state in the state hash it writes
@@ -397,10 +435,12 @@ private:
     uint64_t total_ = 0;
     uint64_t done_ = 0;
     uint64_t near_misses_ = 0;
+    uint64_t start_count_ = 0;
     uint64_t rip_visits_ = 0;       // for the position sought now
     uint64_t register_matches_ = 0; // likewise
     std::string closest_differences_;
     bool stepped_from_target_ = false;
+    std::vector<uint64_t> page_tables_; // ascending
     int closest_count_ = 0;
     std::optional<ResolveEnvironment> environment_;
     std::optional<Interpreter> interpreter_;
@@ -488,6 +528,7 @@ bool needs_resolving(const std::string& path) {
 
 ResolveResult resolve_positions(const std::string& path, const ResolveOptions& options) {
     Resolver resolver(path, options);
+    resolver.mark_start();
     if (resolver.total() == 0) {
         ResolveResult r;
         r.already_resolved = true;
