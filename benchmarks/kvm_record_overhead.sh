@@ -71,7 +71,7 @@ exit_table() { # PREFIX_A LABEL_A PREFIX_B LABEL_B: median exits/s (count) by ki
         done
         printf "\n"
     done
-    printf "  (medians over the runs; count in parentheses; per second of krr's own \"s under KVM\")\n"
+    printf "  (medians over the runs; count in parentheses; per second of the run as --stats times it)\n"
 }
 fail() {
     echo "kvm_record_overhead: $*" >&2
@@ -96,7 +96,9 @@ done
 run_s=$(median <"$work/run.s")
 record_s=$(median <"$work/record.s")
 printf "median wall time: unrecorded (baseline, krr run) %.3f s, recorded (krr record) %.3f s\n" "$run_s" "$record_s"
-printf "recorded/unrecorded = %s (krr's own time under KVM: %.3f s / %.3f s = %s)\n" \
+# --stats times the run itself: not the process start, nor (recording a
+# flat image) the snapshot before it and the trace's end after it.
+printf "recorded/unrecorded = %s; the runs alone (--stats): %.3f s / %.3f s = %s\n" \
     "$(ratio "$record_s" "$run_s")" "$(median <"$work/kvm_record.s")" \
     "$(median <"$work/kvm_run.s")" \
     "$(ratio "$(median <"$work/kvm_record.s")" "$(median <"$work/kvm_run.s")")"
@@ -104,13 +106,14 @@ exit_table run "unrecorded" record "recorded"
 
 # The trace as recorded, then resolved (which adds the positions file) and
 # replayed: replay finds the positions stored and does not resolve again.
-: >"$work/bytes" && : >"$work/resolved_bytes" && : >"$work/inputs" && : >"$work/resolve.s" && : >"$work/replay.s"
+: >"$work/bytes" && : >"$work/resolved_instructions" && : >"$work/resolved_bytes" && : >"$work/inputs" && : >"$work/resolve.s" && : >"$work/replay.s"
 failed=0
 for i in $(seq "$runs"); do
     du -sb "$work/trace$i" | cut -f1 >>"$work/bytes"
-    sed -n 's/.*: \([0-9]*\) inputs, .*/\1/p' "$work/record.err.$i" >>"$work/inputs"
+    sed -n 's/.* \([0-9]*\) inputs, .*/\1/p' "$work/record.err.$i" >>"$work/inputs"
     if t=$(timed "$work/resolve.err" "$krr" resolve "$work/trace$i"); then
         echo "$t" >>"$work/resolve.s"
+        sed -n 's/.* over \([0-9]*\) instructions.*/\1/p' "$work/resolve.err" >>"$work/resolved_instructions"
         du -sb "$work/trace$i" | cut -f1 >>"$work/resolved_bytes"
     else
         echo "recording $i does not resolve: $(tail -1 "$work/resolve.err")"
@@ -129,7 +132,10 @@ printf "trace: %.0f bytes per recording (median; %s inputs), %s bytes once resol
     "$bytes" "$(median <"$work/inputs")" "$(if [ -s "$work/resolved_bytes" ]; then median <"$work/resolved_bytes"; else echo '?'; fi)"
 if [ -s "$work/resolve.s" ]; then
     resolve_s=$(median <"$work/resolve.s")
-    printf "krr resolve: %.3f s (median) = %s x the recorded run\n" "$resolve_s" "$(ratio "$resolve_s" "$record_s")"
+    # What it re-executes is what ran under KVM, mostly the user-mode spin
+    # (native there): its length varies with the host's speed.
+    printf "krr resolve: %.3f s (median; %s instructions re-executed) = %s x the recorded run\n" \
+        "$resolve_s" "$(median <"$work/resolved_instructions")" "$(ratio "$resolve_s" "$record_s")"
 fi
 if [ -s "$work/replay.s" ]; then
     replay_s=$(median <"$work/replay.s")
@@ -158,7 +164,7 @@ if $linux; then
     exit_table linux_run "run --accel kvm" linux_kvm "record --accel kvm"
     printf "  traces: under KVM %s bytes, %s inputs; emulator %s bytes, %s inputs\n" \
         "$(du -sb "$work/linux_kvm" | cut -f1)" \
-        "$(sed -n 's/.*: \([0-9]*\) inputs, .*/\1/p' "$work/linux_kvm.err")" \
+        "$(sed -n 's/.* \([0-9]*\) inputs, .*/\1/p' "$work/linux_kvm.err")" \
         "$(du -sb "$work/linux_emu" | cut -f1)" \
         "$(sed -n 's/.* \([0-9]*\) inputs, .*/\1/p' "$work/linux_emu.err")"
     t_resolve=$(timed "$work/linux_resolve.err" "$krr" resolve "$work/linux_kvm") ||
