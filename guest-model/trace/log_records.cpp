@@ -16,6 +16,7 @@ uint32_t get_u32_varint(ByteReader& r, const char* what) {
     return static_cast<uint32_t>(v);
 }
 
+// Page numbers stay below this: pages of the largest guest memory.
 constexpr uint64_t kMaxPageNumber = kMaxMemorySize / 4096;
 
 void encode_position(ByteWriter& w, const StatePosition& p) {
@@ -44,7 +45,7 @@ StatePosition decode_position(ByteReader& r) {
     uint64_t page = 0;
     for (uint64_t i = 0; i < pages; ++i) {
         uint64_t delta = r.varint();
-        if ((i > 0 && delta == 0) || delta > kMaxPageNumber - page) {
+        if ((i > 0 && delta == 0) || delta >= kMaxPageNumber - page) {
             r.fail("position page list is not ascending within guest memory");
         }
         page += delta;

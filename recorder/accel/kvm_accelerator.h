@@ -24,7 +24,7 @@
 // where the guest can take them. The guest's own TR base and LSTAR are
 // CpuState's; only KVM sees the others.
 //
-// Device time under KVM (until the recorded clock of issue 7 part 3): the
+// Device time under KVM (a recording logs every read that carries it): the
 // host's monotonic clock since run() began, in the machine's instruction
 // units (VirtualClock: 4 ns each), added to the count the machine had
 // reached. A timer thread-directed signal kicks the vCPU out of KVM_RUN at

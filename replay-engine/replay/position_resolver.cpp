@@ -55,12 +55,14 @@ public:
     explicit ResolveEnvironment(Resolver& resolver) : resolver_(resolver) {}
     uint64_t io_read(uint16_t port, int size) override;
     uint64_t mmio_read(uint64_t physical, int size) override;
-    void io_write(uint16_t, int, uint64_t) override {}
+    void io_write(uint16_t port, int, uint64_t value) override;
     void mmio_write(uint64_t, int, uint64_t) override {}
     uint64_t virtual_tsc(uint64_t) override;
 
 private:
     Resolver& resolver_;
+    uint8_t line_control_ = 0;
+    uint8_t modem_control_ = 0;
 };
 
 class Resolver {
@@ -78,6 +80,12 @@ public:
             records_.push_back(std::move(*record));
         }
         counts_.assign(records_.size(), trace::kUnresolvedCount);
+        for (size_t i = 0; i < records_.size(); ++i) {
+            const auto* c = std::get_if<trace::ConsoleRecord>(&records_[i]);
+            if (c && c->instruction_count == trace::kUnresolvedCount && !c->bytes.empty()) {
+                console_records_.push_back(i);
+            }
+        }
         total_ = trace::unresolved_records(records_);
         environment_.emplace(*this);
         interpreter_.emplace(vcpu_, memory_, *environment_, trace_.metadata().cpuid);
@@ -152,6 +160,23 @@ public:
         return result;
     }
 
+    // A byte the emulator wrote to the console: the first of a console
+    // record gives that record its count.
+    void console_byte() {
+        if (next_console_ >= console_records_.size()) {
+            return; // more than was recorded: verification reports it
+        }
+        const size_t index = console_records_[next_console_];
+        const auto& c = std::get<trace::ConsoleRecord>(records_[index]);
+        if (console_offset_ == 0) {
+            counts_[index] = now();
+        }
+        if (++console_offset_ == c.bytes.size()) {
+            console_offset_ = 0;
+            ++next_console_;
+        }
+    }
+
     // A synchronous read the emulator makes: the log's next input must be
     // that read, at that RIP.
     uint64_t take(trace::InputKind kind, uint64_t address, int size) {
@@ -193,7 +218,15 @@ private:
     }
 
     void place(size_t index) {
-        counts_[index] = now();
+        if (std::holds_alternative<trace::ConsoleRecord>(records_[index])) {
+            // Counted by its bytes (console_byte); one the emulator never
+            // wrote takes the count where the log has it.
+            if (counts_[index] == trace::kUnresolvedCount) {
+                counts_[index] = now();
+            }
+        } else {
+            counts_[index] = now();
+        }
         if (trace::is_unresolved(records_[index])) {
             ++done_;
             if (options_.progress && (done_ % 256 == 0 || done_ == total_)) {
@@ -431,6 +464,9 @@ private:
     std::vector<trace::LogRecord> records_;
     std::vector<uint64_t> counts_;
     std::vector<size_t> pending_hashes_;
+    std::vector<size_t> console_records_; // unresolved, in log order
+    size_t next_console_ = 0;
+    size_t console_offset_ = 0; // bytes of console_records_[next_console_] written
     size_t next_ = 0;
     uint64_t total_ = 0;
     uint64_t done_ = 0;
@@ -445,6 +481,20 @@ private:
     std::optional<ResolveEnvironment> environment_;
     std::optional<Interpreter> interpreter_;
 };
+
+void ResolveEnvironment::io_write(uint16_t port, int, uint64_t value) {
+    // The console's bytes (COM1's transmit register, as replay rebuilds
+    // the console): each console record's count is where its first byte
+    // was written.
+    constexpr uint16_t kConsolePort = 0x3f8;
+    if (port == kConsolePort + 3) {
+        line_control_ = static_cast<uint8_t>(value);
+    } else if (port == kConsolePort + 4) {
+        modem_control_ = static_cast<uint8_t>(value);
+    } else if (port == kConsolePort && !(line_control_ & 0x80) && !(modem_control_ & 0x10)) {
+        resolver_.console_byte();
+    }
+}
 
 uint64_t ResolveEnvironment::io_read(uint16_t port, int size) {
     return resolver_.take(trace::InputKind::PortRead, port, size);
