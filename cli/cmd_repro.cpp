@@ -1,6 +1,6 @@
-// krr repro SAMPLE_DIR [--kernel K] [--accel tcg] [--attempts N] [-o TRACE] [--seed S] [--smp N]:
-// record a samples/bugs/ reproducer until it crashes, replay the recording
-// with verification, and print a syzbot-style report.
+// krr repro SAMPLE_DIR [--kernel K] [--accel tcg|kvm] [--attempts N] [-o TRACE] [--seed S] [--smp
+// N]: record a samples/bugs/ reproducer until it crashes, replay the recording with verification,
+// and print a syzbot-style report.
 #include "cli/commands.h"
 #include "guest-model/error.h"
 #include "recorder/guest-image/guest_locator.h"
@@ -23,7 +23,7 @@ CommandSpec repro_command() {
     spec.name = "repro";
     spec.usage =
         "SAMPLE_DIR [--kernel default|syzbot|PATH] [--attempts N] [-o TRACE] [--seed S] [--smp N] "
-        "[--accel tcg]";
+        "[--accel tcg|kvm]";
     spec.summary = "record a bug sample until it crashes, replay it, confirm the crash";
     spec.description =
         "SAMPLE_DIR is a samples/bugs/ directory (repro.c and bug.conf). Builds the sample's\n"
@@ -36,6 +36,9 @@ CommandSpec repro_command() {
         "and confirmed, 2 when no attempt crashed, 1 on errors (a replay that diverges or\n"
         "does not crash the same way included).\n"
         "\n"
+        "--accel kvm records each attempt under KVM (the boot still runs in the emulator);\n"
+        "the replay first finds the recording's instruction counts (krr resolve).\n"
+        "\n"
         "--kernel syzbot boots the KASAN/lockdep kernel 'krr kernel build' makes, builds\n"
         "kmod/ against its tree, adds panic_on_warn=1 and recognises the report by bug.conf's\n"
         "crash-syzbot/title-syzbot/cmdline-syzbot keys. A kernel given by path is that kind\n"
@@ -47,7 +50,9 @@ CommandSpec repro_command() {
         {"seed", 0, "S", "the first attempt's interrupt-jitter seed (default 1)"},
         {"kernel", 0, "K",
          "default (Debian's, the default), syzbot (krr kernel build), or a bzImage path"},
-        {"accel", 0, "ACCEL", "tcg (the emulator); kvm is not available yet"},
+        {"accel", 0, "ACCEL",
+         "tcg (the emulator, the default) or kvm (boots in the emulator, records the "
+         "reproducer under KVM; docs/kvm.md)"},
         {"smp", 0, "N", "vCPUs (default 1; up to 8); the seed also varies their turns"},
         {"timeout", 0, "SECONDS", "wall-clock limit per attempt (default 900)"},
     };
@@ -59,11 +64,13 @@ CommandSpec repro_command() {
         options.kernel = resolve_repro_kernel(args.get("kernel"));
         BugSample sample = load_bug_sample(args.positional[0]).for_kind(options.kernel.kind);
         options.accel = args.get("accel").value_or("tcg");
-        if (options.accel != "tcg") {
-            throw Error("repro: --accel " + options.accel,
-                        options.accel == "kvm"
-                            ? "the KVM recorder does not exist yet; use --accel tcg"
-                            : "not an accelerator (tcg)");
+        if (options.accel != "tcg" && options.accel != "kvm") {
+            throw Error("repro: --accel " + options.accel, "not an accelerator (tcg or kvm)");
+        }
+        if (options.accel == "kvm" && args.get("seed")) {
+            throw Error("repro: --seed",
+                        "the interrupt jitter is the emulator's; under KVM (--accel kvm) each "
+                        "attempt's timing varies by itself");
         }
         if (auto n = args.get_u64("attempts")) {
             if (*n < 1 || *n > 1000) {
@@ -123,10 +130,15 @@ CommandSpec repro_command() {
         std::printf("sample:    %s (racy: %s)\n", sample.dir.c_str(), sample.racy ? "yes" : "no");
         std::printf("kernel:    %s (%s reports)\n", options.kernel.vmlinuz.c_str(),
                     report_kind_name(options.kernel.kind));
-        std::printf("attempts:  %u (crashed with interrupt-jitter seed %llu)\n", tried,
-                    static_cast<unsigned long long>(r.seed));
-        std::printf("recorded:  %llu instructions in %.1f s (boot included)\n",
-                    static_cast<unsigned long long>(r.recorded_instructions), r.record_seconds);
+        if (options.accel == "kvm") {
+            std::printf("attempts:  %u (recorded under KVM)\n", tried);
+            std::printf("recorded:  in %.1f s (boot in the emulator included)\n", r.record_seconds);
+        } else {
+            std::printf("attempts:  %u (crashed with interrupt-jitter seed %llu)\n", tried,
+                        static_cast<unsigned long long>(r.seed));
+            std::printf("recorded:  %llu instructions in %.1f s (boot included)\n",
+                        static_cast<unsigned long long>(r.recorded_instructions), r.record_seconds);
+        }
         std::printf("replayed:  verified in %.1f s; the crash line is printed at instruction "
                     "%llu in both\n",
                     r.replay_seconds, static_cast<unsigned long long>(r.crash_instruction));

@@ -140,17 +140,21 @@ std::vector<TrappedTscRead> tsc_reads_to_trap(const GuestMemory& memory, uint64_
     SymbolTable symbols = SymbolTable::load(symbols_path);
     TscReadScan scan = find_tsc_read_sites(memory, cr3, symbols);
     std::vector<TrappedTscRead> traps;
-    for (const TscReadSite& site : scan.sites) {
-        TrappedTscRead t;
-        t.rip = site.virtual_address;
-        t.physical = site.physical_address;
-        t.length = site.length;
-        t.rdtscp = site.rdtscp;
-        traps.push_back(t);
+    for (const auto* sites : {&scan.sites, &scan.cpuid_sites}) {
+        for (const TscReadSite& site : *sites) {
+            TrappedTscRead t;
+            t.rip = site.virtual_address;
+            t.physical = site.physical_address;
+            t.length = site.length;
+            t.rdtscp = site.rdtscp;
+            t.cpuid = sites == &scan.cpuid_sites;
+            traps.push_back(t);
+        }
     }
     if (log.enabled(LogLevel::Info)) {
-        log.write(LogLevel::Info, "recording under KVM: " + std::to_string(traps.size()) +
-                                      " TSC reads trapped (" +
+        log.write(LogLevel::Info, "recording under KVM: " + std::to_string(scan.sites.size()) +
+                                      " TSC reads and " + std::to_string(scan.cpuid_sites.size()) +
+                                      " CPUIDs trapped (" +
                                       std::to_string(scan.instructions_decoded) +
                                       " instructions of " + std::to_string(scan.symbols_scanned) +
                                       " text symbols decoded from " + symbols_path + ")");

@@ -1,8 +1,10 @@
 #include "repro/reproduce.h"
 
 #include "guest-model/error.h"
+#include "guest-model/trace/trace_positions.h"
 #include "guest-model/trace/trace_reader.h"
 #include "recorder/guest_run.h"
+#include "replay-engine/replay/position_resolver.h"
 #include "replay-engine/replay/replay_session.h"
 #include "repro/report_title.h"
 
@@ -95,13 +97,24 @@ void move_directory(const fs::path& from, const fs::path& to) {
     fs::remove_all(from);
 }
 
-// The recorded console of a trace, cut into lines at their recorded counts.
+// The recorded console of a trace, cut into lines at their recorded counts
+// (a recording made under KVM is resolved first: its log has none).
 std::vector<ConsoleLine> recorded_console(const std::string& trace_path) {
     trace::TraceReader reader(trace_path);
     trace::LogReader log = reader.log();
-    ConsoleLines lines;
+    std::vector<trace::LogRecord> records;
     while (auto record = log.next()) {
-        if (const auto* c = std::get_if<trace::ConsoleRecord>(&*record)) {
+        records.push_back(std::move(*record));
+    }
+    if (trace::unresolved_records(records) > 0) {
+        if (needs_resolving(trace_path)) {
+            resolve_positions(trace_path);
+        }
+        trace::apply_positions(records, *trace::read_positions(trace_path));
+    }
+    ConsoleLines lines;
+    for (const auto& record : records) {
+        if (const auto* c = std::get_if<trace::ConsoleRecord>(&record)) {
             for (uint8_t b : c->bytes) {
                 lines.add(b, c->instruction_count);
             }
@@ -117,10 +130,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 } // namespace
 
 ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
-    if (options.accel != "tcg") {
-        throw Error("--accel", "'" + options.accel +
-                                   "': krr repro records with the emulator only (--accel tcg); "
-                                   "the KVM recorder does not exist yet");
+    if (options.accel != "tcg" && options.accel != "kvm") {
+        throw Error("--accel", "'" + options.accel + "' is not an accelerator (tcg or kvm)");
     }
     std::error_code ec;
     if (fs::exists(options.trace_path, ec)) {
@@ -197,7 +208,11 @@ ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
     for (unsigned i = 0; i < attempts; ++i) {
         fs::remove_all(attempt_trace, ec);
         run.record_path = attempt_trace.string();
-        run.interrupt_jitter_seed = options.seed + i;
+        // Under KVM the host's timing varies each attempt by itself; the
+        // emulator's attempts vary by the interrupt jitter's seed.
+        if (options.accel == "tcg") {
+            run.interrupt_jitter_seed = options.seed + i;
+        }
         ConsoleLines console;
         auto start = std::chrono::steady_clock::now();
         GuestRunResult r = run_guest(
@@ -207,10 +222,14 @@ ReproResult reproduce(const BugSample& sample, const ReproOptions& options) {
         const bool crashed = find_line(lines, [&](const std::string& l) {
                                  return sample.is_crash_line(l);
                              }).has_value();
-        note("attempt " + std::to_string(i + 1) + " of " + std::to_string(attempts) + " (seed " +
-             std::to_string(options.seed + i) + "): " + ending_name(r.ending) +
-             (crashed ? ", crashed" : ", no crash") + " after " + std::to_string(r.instructions) +
-             " instructions, " + std::to_string(static_cast<int>(seconds + 0.5)) + " s");
+        const std::string how = options.accel == "kvm" ? std::string("under KVM")
+                                                       : "seed " + std::to_string(options.seed + i);
+        note("attempt " + std::to_string(i + 1) + " of " + std::to_string(attempts) + " (" + how +
+             "): " + ending_name(r.ending) + (crashed ? ", crashed" : ", no crash") +
+             (options.accel == "kvm"
+                  ? std::string()
+                  : " after " + std::to_string(r.instructions) + " instructions") +
+             ", " + std::to_string(static_cast<int>(seconds + 0.5)) + " s");
         if (!crashed) {
             continue;
         }

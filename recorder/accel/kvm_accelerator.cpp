@@ -356,17 +356,20 @@ bool KvmAccelerator::emulate_refused_instruction(AcceleratorStop& stop) {
     // exception it raises delivered through the guest's IDT), put it back.
     VcpuState& vcpu = machine_.vcpu(0);
     vcpu.cpu = read_state();
-    if (complete_trapped_tsc_read(vcpu.cpu)) {
-        write_state(vcpu.cpu);
-        return true;
-    }
     FallbackEnvironment environment(machine_, *this);
     // A fresh interpreter each time: KVM has changed memory behind the
     // back of any decoded-code cache an older one would hold.
     Interpreter interpreter(vcpu, machine_.memory(), environment, cpuid_);
+    // A trapped instruction (TSC read, CPUID) runs from its own bytes: the
+    // emulator answers it from the clock (logged) or krr's CPUID table.
+    const TrappedTscRead* trap = trap_at(vcpu.cpu.rip);
+    if (trap)
+        machine_.memory().base()[trap->physical] = trap->original;
     begin_emulator_writes(interpreter);
     StopReason reason = interpreter.run(vcpu.instructions_retired + 1);
     end_emulator_writes(interpreter);
+    if (trap)
+        machine_.memory().base()[trap->physical] = 0xcc;
     ++exits_.emulated_instructions;
     switch (reason) {
     case StopReason::ReachedTarget:
@@ -870,18 +873,10 @@ uint64_t KvmAccelerator::answer_tsc_read(uint64_t rip) {
     return tsc;
 }
 
-bool KvmAccelerator::complete_trapped_tsc_read(CpuState& cpu) {
-    auto it = std::lower_bound(tsc_traps_.begin(), tsc_traps_.end(), cpu.rip,
-                               [](const TrappedTscRead& t, uint64_t rip) { return t.rip < rip; });
-    if (it == tsc_traps_.end() || it->rip != cpu.rip)
-        return false;
-    uint64_t tsc = answer_tsc_read(cpu.rip) + recorded_tsc_offset_;
-    cpu.gpr[RAX] = tsc & 0xffffffffULL;
-    cpu.gpr[RDX] = tsc >> 32;
-    if (it->rdtscp) // TSC_AUX: krr's CPU has none (no RDTSCP in its CPUID)
-        cpu.gpr[RCX] = 0;
-    cpu.rip += it->length;
-    return true;
+const TrappedTscRead* KvmAccelerator::trap_at(uint64_t rip) const {
+    auto it = std::lower_bound(tsc_traps_.begin(), tsc_traps_.end(), rip,
+                               [](const TrappedTscRead& t, uint64_t r) { return t.rip < r; });
+    return it != tsc_traps_.end() && it->rip == rip ? &*it : nullptr;
 }
 
 void KvmAccelerator::begin_emulator_writes(Interpreter& interpreter) {

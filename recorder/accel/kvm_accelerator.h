@@ -87,13 +87,15 @@ struct KvmExitCounts {
     }
 };
 
-// A guest instruction that reads the TSC, rewritten to trap while KVM
-// records (docs/kvm.md, "Time under KVM").
+// A guest instruction that reads the TSC (or CPUID, which a KVM may answer
+// with the host's features), rewritten to trap while KVM records
+// (docs/kvm.md, "Recording under KVM"); krr's emulator executes it.
 struct TrappedTscRead {
     uint64_t rip = 0;      // guest-virtual address of the instruction
     uint64_t physical = 0; // of its first byte
     uint8_t length = 2;    // RDTSC 2, RDTSCP 3
     bool rdtscp = false;
+    bool cpuid = false;
     uint8_t original = 0; // the first byte, put back at the end
 };
 
@@ -170,8 +172,8 @@ private:
     // The TSC value (before the guest's offset) for a read the recorder
     // answers, logged.
     uint64_t answer_tsc_read(uint64_t rip);
-    // A trapped RDTSC/RDTSCP at the state's RIP: answered, RIP moved past.
-    bool complete_trapped_tsc_read(CpuState& cpu);
+    // The trapped instruction at `rip`, if any.
+    const TrappedTscRead* trap_at(uint64_t rip) const;
     // krr's emulator is about to write guest memory / has: its pages go to
     // the next position (KVM's dirty log does not see them).
     void begin_emulator_writes(Interpreter& interpreter);

@@ -28,6 +28,10 @@ struct TscReadSite {
 
 struct TscReadScan {
     std::vector<TscReadSite> sites; // sorted by virtual address, no duplicates
+    // CPUID instructions, found on the same pass (rdtscp false): a KVM may
+    // answer CPUID in the guest's kernel with the host's features (this
+    // host's PVM does), so the recorder traps these too.
+    std::vector<TscReadSite> cpuid_sites;
     // Text ranges considered (distinct start addresses), unmapped ones included.
     uint64_t symbols_scanned = 0;
     uint64_t instructions_decoded = 0;

@@ -190,9 +190,11 @@ public:
         const auto* in =
             next_ < records_.size() ? std::get_if<trace::InputRecord>(&records_[next_]) : nullptr;
         if (!in) {
-            throw Error("resolving " + path_, "the emulator made a " + made + " at instruction " +
-                                                  std::to_string(now()) +
-                                                  " where the log has no further input");
+            throw Error("resolving " + path_,
+                        "the emulator made a " + made + " at instruction " + std::to_string(now()) +
+                            " where the log has no further input" +
+                            (searching_ ? " (looking for " + sought_ + search_summary() + ")"
+                                        : std::string()));
         }
         if (in->kind != static_cast<uint8_t>(kind) || in->address != address ||
             (kind != trace::InputKind::Rdtsc && in->size != size) || in->rip != vcpu_.cpu.rip) {
@@ -331,6 +333,12 @@ private:
         // report), the emulator stops only where the registers match.
         const bool rep_target = is_rep_string(target_rip);
         uint64_t unfiltered_visits = 1000;
+        struct Searching {
+            Resolver& self;
+            ~Searching() { self.searching_ = false; }
+        } searching{*this};
+        searching_ = true;
+        sought_ = what + " at RIP " + hex(target_rip);
         rip_visits_ = 0;
         register_matches_ = 0;
         closest_differences_.clear();
@@ -476,6 +484,8 @@ private:
     uint64_t register_matches_ = 0; // likewise
     std::string closest_differences_;
     bool stepped_from_target_ = false;
+    bool searching_ = false; // for a position (find)
+    std::string sought_;
     std::vector<uint64_t> page_tables_; // ascending
     int closest_count_ = 0;
     std::optional<ResolveEnvironment> environment_;
