@@ -401,18 +401,22 @@ GuestRunResult run_guest(const GuestRunOptions& options,
         if (!options.record_path) {
             return;
         }
-        recorder = std::make_unique<TraceRecorder>(
-            *options.record_path, trace_metadata(options, config, flat_image), machine, emulator);
-        recorder->set_counts_unresolved();
+        // Found before the trace is made, so a missing System.map leaves
+        // no trace behind; patched after its snapshot.
         std::string symbols = symbols_path_for(options, config);
         std::vector<TrappedTscRead> traps;
         if (options.flat_boot && !std::filesystem::exists(symbols)) {
-            machine.log().write(LogLevel::Info,
-                                "recording under KVM: no " + symbols + ": no TSC read is trapped");
+            machine.log().write(LogLevel::Warning,
+                                "recording under KVM: no " + symbols +
+                                    ": no TSC read is trapped (the image's own reads will "
+                                    "fail verification)");
         } else {
             traps = tsc_reads_to_trap(machine.memory(), machine.vcpu(0).cpu.cr3, symbols,
                                       machine.log());
         }
+        recorder = std::make_unique<TraceRecorder>(
+            *options.record_path, trace_metadata(options, config, flat_image), machine, emulator);
+        recorder->set_counts_unresolved();
         kvm_run->start_recording([&](const trace::InputRecord& r) { recorder->input(r); },
                                  std::move(traps));
     };
