@@ -46,7 +46,7 @@ interrupts_in_loop() {
     echo "$n"
 }
 
-micro_ok=0 in_loop_total=0 lost_int3=0
+micro_ok=0 in_loop_total=0
 i=1
 while [ "$i" -le "$micro_runs" ]; do
     t="$work/micro$i"
@@ -55,15 +55,6 @@ while [ "$i" -le "$micro_runs" ]; do
         >"$work/rec.out" 2>"$work/rec.err" </dev/null; then
         echo "FAIL: micro-guest recording $i: $(tail -n 3 "$work/rec.err")"
         fail=1
-    elif grep -q "int3 from cs 0x0" "$work/rec.out" && [ "$lost_int3" -lt 3 ]; then
-        # A known defect of this host's PVM with krr's workaround (docs/kvm.md,
-        # "Known problems"): about 1 run in 100, under krr run too, the
-        # guest's user-mode INT3 never reaches krr, so the guest itself saw a
-        # broken CPU and the recording cannot be replayed. Said, and recorded
-        # again (at most 3 times).
-        lost_int3=$((lost_int3 + 1))
-        echo "KNOWN: micro-guest recording $i lost its user-mode INT3 under PVM; recording again"
-        continue
     elif ! grep -qx done "$work/rec.out"; then
         echo "FAIL: micro-guest recording $i did not finish: $(tail -n 2 "$work/rec.out")"
         fail=1
@@ -86,7 +77,7 @@ while [ "$i" -le "$micro_runs" ]; do
     i=$((i + 1))
 done
 echo "micro-guest: $micro_ok of $micro_runs recordings under KVM replayed with --verify;" \
-    "$in_loop_total interrupts landed inside the spin loop; $lost_int3 recorded again (lost INT3)"
+    "$in_loop_total interrupts landed inside the spin loop"
 [ "$micro_ok" -eq "$micro_runs" ] || fail=1
 
 # A TSC read krr does not trap: without the map the image's RDTSCs read the
