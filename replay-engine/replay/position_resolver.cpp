@@ -133,7 +133,7 @@ public:
                 // state: it takes the end's count (see place()).
                 pending_hashes_.push_back(next_++);
             } else {
-                place(next_++); // console: where the log has it
+                place(next_++); // console: by its first byte (console_byte)
             }
         }
         for (size_t i : pending_hashes_) {

@@ -5,7 +5,7 @@
 # the report names the title, the faulting function and the debug commands.
 # The same seed records the same execution, another seed another one.
 # Also: a sample that never crashes is "did not reproduce" (exit 2), and
-# --accel kvm is refused. Prints the wall time of the recording.
+# a bad --accel is refused. Prints the wall time of the recording.
 set -euo pipefail
 
 krr=${1:?usage: repro_test.sh KRR SAMPLES_DIR WORKDIR}
@@ -20,13 +20,21 @@ fail() {
 rm -rf "$work"
 mkdir -p "$work"
 
-# --accel kvm does not exist yet: a clear error, before anything is built.
+# An unknown accelerator, and the emulator's --seed under KVM (tests/kvm's
+# krr-repro-kvm records under KVM): clear errors, before anything is built.
 status=0
-"$krr" repro "$samples/session-uaf-race" --accel kvm -o "$work/kvm" 2>"$work/kvm.err" || status=$?
-[[ $status -eq 1 ]] || fail "--accel kvm: exit $status, expected 1"
-grep -qF "krr: repro: --accel kvm: the KVM recorder does not exist yet; use --accel tcg" \
-    "$work/kvm.err" || fail "--accel kvm said: $(cat "$work/kvm.err")"
-[[ ! -e $work/kvm ]] || fail "--accel kvm left a trace"
+"$krr" repro "$samples/session-uaf-race" --accel qemu -o "$work/qemu" 2>"$work/qemu.err" || status=$?
+[[ $status -eq 1 ]] || fail "--accel qemu: exit $status, expected 1"
+grep -qF "krr: repro: --accel qemu: not an accelerator (tcg or kvm)" \
+    "$work/qemu.err" || fail "--accel qemu said: $(cat "$work/qemu.err")"
+[[ ! -e $work/qemu ]] || fail "--accel qemu left a trace"
+status=0
+"$krr" repro "$samples/session-uaf-race" --accel kvm --seed 2 -o "$work/kvm" 2>"$work/kvm.err" ||
+    status=$?
+[[ $status -eq 1 ]] || fail "--accel kvm --seed: exit $status, expected 1"
+grep -qF "krr: repro: --seed: the interrupt jitter is the emulator's" \
+    "$work/kvm.err" || fail "--accel kvm --seed said: $(cat "$work/kvm.err")"
+[[ ! -e $work/kvm ]] || fail "--accel kvm --seed left a trace"
 
 # A bad bug.conf is an error naming the line.
 mkdir -p "$work/bad"
