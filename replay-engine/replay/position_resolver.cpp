@@ -331,7 +331,7 @@ private:
         // A REP string instruction there may be left mid-way: step through
         // its iterations. Elsewhere, after the first visits (kept for the
         // report), the emulator stops only where the registers match.
-        const bool rep_target = is_rep_string(target_rip);
+        const bool rep_target = rep_string_length(*interpreter_, vcpu_.cpu, target_rip) != 0;
         uint64_t unfiltered_visits = 1000;
         struct Searching {
             Resolver& self;
@@ -408,19 +408,6 @@ private:
                 fail_run(r, what);
             }
         }
-    }
-
-    bool is_rep_string(uint64_t rip) {
-        CpuState probe = vcpu_.cpu;
-        probe.gpr[RCX] = 0;
-        for (uint64_t length = 1; length <= 15; ++length) {
-            probe.rip = rip + length;
-            CpuState copy = probe;
-            if (rewind_to_finished_rep(*interpreter_, copy, rip)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     // The recorder stores the end's full state in the state hash it writes
@@ -528,26 +515,18 @@ std::vector<trace::LogRecord> read_log(const std::string& path) {
 
 } // namespace
 
-bool rewind_to_finished_rep(Interpreter& interpreter, CpuState& cpu, uint64_t recorded_rip) {
-    if (cpu.gpr[RCX] != 0 || cpu.rip <= recorded_rip || cpu.rip - recorded_rip > 15) {
-        return false;
-    }
+unsigned rep_string_length(Interpreter& interpreter, const CpuState& cpu, uint64_t rip) {
     uint8_t bytes[15] = {};
     size_t fetched = 0;
     try {
-        fetched = interpreter.memory().fetch(recorded_rip, bytes, (cpu.seg[CS].selector & 3) == 3);
+        fetched = interpreter.memory().fetch(rip, bytes, (cpu.seg[CS].selector & 3) == 3);
     } catch (...) {
-        return false;
+        return 0;
     }
-    const size_t length = static_cast<size_t>(cpu.rip - recorded_rip);
-    if (fetched < length) {
-        return false;
-    }
-    // Prefixes (one of them REP/REPNE), then a string opcode, ending just
-    // where the vCPU stands.
+    // Prefixes (one of them REP/REPNE), then a string opcode.
     bool rep = false;
     size_t i = 0;
-    for (; i < length; ++i) {
+    for (; i < fetched; ++i) {
         uint8_t b = bytes[i];
         if (b == 0xf3 || b == 0xf2) {
             rep = true;
@@ -556,13 +535,21 @@ bool rewind_to_finished_rep(Interpreter& interpreter, CpuState& cpu, uint64_t re
             break;
         }
     }
-    if (!rep || i + 1 != length) {
-        return false;
+    if (!rep || i == fetched) {
+        return 0;
     }
     uint8_t op = bytes[i];
     bool string_op =
         (op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf) || (op >= 0x6c && op <= 0x6f);
-    if (!string_op) {
+    return string_op ? static_cast<unsigned>(i + 1) : 0;
+}
+
+bool rewind_to_finished_rep(Interpreter& interpreter, CpuState& cpu, uint64_t recorded_rip) {
+    if (cpu.gpr[RCX] != 0 || cpu.rip <= recorded_rip) {
+        return false;
+    }
+    const unsigned length = rep_string_length(interpreter, cpu, recorded_rip);
+    if (!length || cpu.rip != recorded_rip + length) {
         return false;
     }
     cpu.rip = recorded_rip;

@@ -48,6 +48,9 @@ void apply_recorded_resume_flag(CpuState& cpu, const trace::InputRecord& input);
 // as the recording had it (the REP then runs again with nothing to do, as
 // it did in the recording), and says so.
 class Interpreter;
+// The length of the REP string instruction at `rip` (prefixes included),
+// or 0 when the bytes there are not one.
+unsigned rep_string_length(Interpreter& interpreter, const CpuState& cpu, uint64_t rip);
 bool rewind_to_finished_rep(Interpreter& interpreter, CpuState& cpu, uint64_t recorded_rip);
 
 // Resolves the trace at `path` and writes its positions file. Throws
