@@ -63,7 +63,7 @@ void cmpxchg_double(Interpreter& in, const DecodedInstruction& insn) {
         }
         uint64_t old[2];
         in.memory().read_bytes(address, std::span(reinterpret_cast<uint8_t*>(old), 16),
-                               in.user_mode);
+                               in.user_mode, in.read_access);
         bool equal = old[0] == cpu.gpr[RAX] && old[1] == cpu.gpr[RDX];
         uint64_t next[2] = {equal ? cpu.gpr[RBX] : old[0], equal ? cpu.gpr[RCX] : old[1]};
         in.memory().write_bytes(address, std::span(reinterpret_cast<const uint8_t*>(next), 16),

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "replay-engine/cpu/decoded_instruction.h"
+#include "replay-engine/mmu/page_walk.h"
 
 #include <array>
 #include <cstdint>
@@ -26,6 +27,9 @@ class Interpreter;
 struct CachedInstruction {
     void (*handler)(Interpreter&, const cpu::DecodedInstruction&) = nullptr;
     cpu::DecodedInstruction insn;
+    // How its memory reads are checked: Write for a read-modify-write
+    // destination (Interpreter::read_access).
+    Access read_access = Access::Read;
     // The instruction that follows in the same page, once known (-1: not
     // yet): sequential code runs without looking its address up.
     mutable int16_t next = -1;

@@ -217,6 +217,11 @@ const CachedInstruction* Interpreter::fetch_and_decode(uint64_t* physical_out) {
         return nullptr;
     }
     CachedInstruction decoded{resolve_handler(r.instruction), r.instruction};
+    const cpu::OpcodeRow& row = cpu::opcode_row(r.instruction.opcode);
+    if (r.instruction.has_memory &&
+        (row.has(cpu::row_attribute::kLockable) || row.family == cpu::InstructionFamily::Shift)) {
+        decoded.read_access = Access::Write;
+    }
     bool crosses_page = (physical & 0xfff) + r.instruction.length > 4096;
     if (crosses_page) {
         scratch_ = decoded;
@@ -307,6 +312,7 @@ StopReason Interpreter::run_loop(uint64_t target, const RunControl& control) {
             const uint64_t rip = cpu.rip;
             next_rip = rip + entry->insn.length;
             previous = nullptr;
+            read_access = entry->read_access;
             entry->handler(*this, entry->insn);
             if (stop_requested_ && stop_reason_ == StopReason::Unimplemented) {
                 // The handler found a case it cannot execute: leave the state
@@ -402,13 +408,13 @@ uint64_t Interpreter::linear_address(const cpu::DecodedInstruction& insn) const 
 uint64_t Interpreter::read_memory(uint64_t linear, int size) {
     switch (size) {
     case 1:
-        return memory_.read<uint8_t>(linear, user_mode);
+        return memory_.read<uint8_t>(linear, user_mode, read_access);
     case 2:
-        return memory_.read<uint16_t>(linear, user_mode);
+        return memory_.read<uint16_t>(linear, user_mode, read_access);
     case 4:
-        return memory_.read<uint32_t>(linear, user_mode);
+        return memory_.read<uint32_t>(linear, user_mode, read_access);
     default:
-        return memory_.read<uint64_t>(linear, user_mode);
+        return memory_.read<uint64_t>(linear, user_mode, read_access);
     }
 }
 

@@ -117,6 +117,11 @@ public:
     uint64_t next_rip = 0;
     // Memory accesses of the current instruction are user accesses (CPL 3).
     bool user_mode = false;
+    // Access::Write while the current instruction reads a destination it
+    // will write (a lockable instruction or a shift/rotate of memory): the
+    // CPU checks such a read as a write, so a fault on it has W set in its
+    // page-fault error code and a read-only page faults before the read.
+    Access read_access = Access::Read;
 
     uint64_t effective_address(const cpu::DecodedInstruction& insn) const;
     // Linear address = effective address + FS/GS base when overridden.

@@ -17,6 +17,8 @@
 #include <cstring>
 #include <doctest/doctest.h>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -42,6 +44,14 @@ uint64_t environment_number(const char* name, uint64_t fallback) {
 constexpr int kUndefinedChecksPerRow = 4;
 constexpr int kDetailedFailuresPerRow = 2;
 constexpr uint64_t kWindow = NativeOracle::kWindowAddress;
+// Linux's TASK_SIZE_MAX: page faults at or above it get P set in the signal.
+constexpr uint64_t kUserTop = 0x00007ffffffff000ULL;
+// The end of the user-mode machine's supervisor-only identity map.
+constexpr uint64_t kMachineKernelTop = 0x200000;
+// A system call number Linux has in neither table: the system call rows make
+// the host's kernel answer -ENOSYS and change nothing else.
+constexpr uint64_t kInvalidSystemCall = 0xffff;
+constexpr uint64_t kEnosys = static_cast<uint64_t>(-38);
 
 const char* const kGprNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                                  "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
@@ -154,9 +164,25 @@ std::string differences(const testing::NativeOutcome& native,
         return o.str();
     }
     if (native.signal) {
-        if (!signal_matches_vector(native.signal, emulated.vector)) {
-            o << "  native signal " << native.signal << ", emulated vector " << emulated.vector
-              << "\n";
+        if (native.trap_number >= 0 ? native.trap_number != emulated.vector
+                                    : !signal_matches_vector(native.signal, emulated.vector)) {
+            o << "  native signal " << native.signal << " (vector " << native.trap_number
+              << "), emulated vector " << emulated.vector << "\n";
+        } else if (native.trap_number >= 0 &&
+                   exception_has_error_code(static_cast<uint8_t>(emulated.vector))) {
+            // P of a page fault's error code can differ where the two
+            // address spaces do: Linux sets it at a kernel address, and the
+            // machine's own kernel side (supervisor pages) sits in the low
+            // 2 MiB, where the child has nothing mapped.
+            const uint64_t ignored =
+                emulated.vector == kPageFault &&
+                        (emulated.fault_cr2 >= kUserTop || emulated.fault_cr2 < kMachineKernelTop)
+                    ? 1
+                    : 0;
+            if ((native.error_code & ~ignored) != (emulated.error_code & ~ignored)) {
+                o << "  error code: native " << hex(native.error_code) << " emulated "
+                  << hex(emulated.error_code) << "\n";
+            }
         }
         if (emulated.fault_rip != native.cpu.rip) {
             o << "  fault rip: native " << hex(native.cpu.rip) << " emulated "
@@ -217,6 +243,96 @@ bool loads_segment_register(cpu::OpcodeId id) {
     using cpu::OpcodeId;
     return id == OpcodeId::MOV_SwEw || id == OpcodeId::POP_FS || id == OpcodeId::POP_GS ||
            id == OpcodeId::LFS_GvMp || id == OpcodeId::LGS_GvMp || id == OpcodeId::LSS_GvMp;
+}
+
+// The system call rows: the host's kernel has run and returned (RAX its
+// answer); the interpreter stops at the kernel's entry. What the CPU did on
+// the way in must be what the host returns with: the return address (RCX
+// for SYSCALL, the frame's RIP for INT 0x80), the flags (R11, the frame's
+// RFLAGS), every other register, memory and the FPU.
+std::string system_call_differences(const testing::NativeOutcome& native,
+                                    const testing::EmulatedOutcome& emulated) {
+    const bool gate = emulated.vector == 0x80;
+    if (!emulated.ok || native.signal || !(emulated.system_call || gate)) {
+        return differences(native, emulated);
+    }
+    std::string o;
+    if (native.cpu.gpr[RAX] != kEnosys) {
+        o += "  the host's kernel answered " + hex(native.cpu.gpr[RAX]) + ", not -ENOSYS\n";
+    }
+    testing::EmulatedOutcome returned = emulated;
+    returned.vector = -1;
+    returned.system_call = false;
+    if (gate) {
+        returned.cpu.rip = emulated.fault_rip;
+    } else {
+        returned.cpu.rip = emulated.cpu.gpr[RCX];
+        returned.cpu.rflags = emulated.cpu.gpr[R11];
+    }
+    returned.cpu.gpr[RAX] = native.cpu.gpr[RAX];
+    return o + differences(native, returned);
+}
+
+// CPUID and RDTSC: the values are the machine's (its CPUID table, its
+// clock) and so not the host's; they must still be written zero-extended,
+// leave everything else alone, and the table's features must be ones the
+// host has (KVM runs the guest on it).
+std::string environment_read_differences(cpu::OpcodeId id, const CpuState& in,
+                                         const testing::NativeOutcome& native,
+                                         const testing::EmulatedOutcome& emulated) {
+    if (!emulated.ok || native.signal || emulated.vector != -1) {
+        return differences(native, emulated);
+    }
+    std::ostringstream o;
+    const bool is_cpuid = id == cpu::OpcodeId::CPUID;
+    std::vector<int> written = {RAX, RDX};
+    if (is_cpuid) {
+        written = {RAX, RBX, RCX, RDX};
+    }
+    testing::EmulatedOutcome adjusted = emulated;
+    for (int r : written) {
+        if ((native.cpu.gpr[r] >> 32) != 0 || (emulated.cpu.gpr[r] >> 32) != 0) {
+            o << "  " << kGprNames[r] << " not zero-extended: native " << hex(native.cpu.gpr[r])
+              << " emulated " << hex(emulated.cpu.gpr[r]) << "\n";
+        }
+        adjusted.cpu.gpr[r] = native.cpu.gpr[r];
+    }
+    if (is_cpuid) {
+        const uint32_t leaf = static_cast<uint32_t>(in.gpr[RAX]);
+        const uint32_t subleaf = static_cast<uint32_t>(in.gpr[RCX]);
+        std::vector<int> features;
+        if (leaf == 1) {
+            features = {RCX, RDX};
+        } else if (leaf == 7 && subleaf == 0) {
+            features = {RBX, RCX, RDX};
+        } else if (leaf == 0x80000001) {
+            features = {RCX, RDX};
+        } else if (leaf == 0) {
+            for (int r : {RBX, RDX, RCX}) {
+                if (emulated.cpu.gpr[r] != native.cpu.gpr[r]) {
+                    o << "  vendor " << kGprNames[r] << ": native " << hex(native.cpu.gpr[r])
+                      << " emulated " << hex(emulated.cpu.gpr[r]) << "\n";
+                }
+            }
+        }
+        for (int r : features) {
+            uint64_t extra = emulated.cpu.gpr[r] & ~native.cpu.gpr[r];
+            if (extra != 0) {
+                o << "  leaf " << hex(leaf) << " " << kGprNames[r] << ": features " << hex(extra)
+                  << " the host lacks\n";
+            }
+        }
+    }
+    return o.str() + differences(native, adjusted);
+}
+
+// Leaves of interest for CPUID: the vendor, the feature leaves, the limits.
+void choose_cpuid_leaf(CpuState& in, std::mt19937_64& rng) {
+    static constexpr uint32_t kLeaves[] = {0, 1, 7, 0x80000000, 0x80000001};
+    if (rng() % 4 != 0) {
+        in.gpr[RAX] = kLeaves[rng() % std::size(kLeaves)] | (rng() & 0xffffffff00000000ULL);
+        in.gpr[RCX] = rng() % 2 ? 0 : in.gpr[RCX];
+    }
 }
 
 } // namespace
@@ -286,6 +402,21 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
             }
 
             CpuState in = random_state(rng, *enc);
+            // The gates Linux opens to CPL 3 (#BP, #OF, the 32-bit system
+            // call) are 3 of 256 immediates: draw them often.
+            if (id == cpu::OpcodeId::INT_Ib && rng() % 4 == 0) {
+                static constexpr uint8_t kOpenGates[] = {3, 4, 0x80};
+                enc->code[enc->instruction_length - 1] = kOpenGates[rng() % 3];
+            }
+            const bool system_call =
+                plan.treatment == SweepTreatment::CompareSystemCall ||
+                (id == cpu::OpcodeId::INT_Ib && enc->code[enc->instruction_length - 1] == 0x80);
+            if (system_call) {
+                in.gpr[RAX] = kInvalidSystemCall;
+            }
+            if (id == cpu::OpcodeId::CPUID) {
+                choose_cpuid_leaf(in, rng);
+            }
             for (size_t b = 0; b < window.size(); b += 8) {
                 uint64_t v = rng();
                 std::memcpy(window.data() + b, &v, 8);
@@ -323,13 +454,22 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
                     }
                 }
             }
-            auto native = oracle.run(native_code, in, window);
-            auto emulated = machine.run(enc->code, in, window);
-            if (loads_segment_register(id)) {
-                oracle.run(kSegmentReset, CpuState{});
+            std::string diff;
+            {
+                auto native = oracle.run(native_code, in, window);
+                auto emulated = machine.run(enc->code, in, window);
+                if (loads_segment_register(id)) {
+                    oracle.run(kSegmentReset, CpuState{});
+                }
+                completed += native.signal == 0 ? 1 : 0;
+                if (system_call) {
+                    diff = system_call_differences(native, emulated);
+                } else if (plan.treatment == SweepTreatment::CompareEnvironmentRead) {
+                    diff = environment_read_differences(id, in, native, emulated);
+                } else {
+                    diff = differences(native, emulated);
+                }
             }
-            completed += native.signal == 0 ? 1 : 0;
-            std::string diff = differences(native, emulated);
             if (!diff.empty()) {
                 if (mismatches++ < kDetailedFailuresPerRow) {
                     first_details += "  encoding [" + bytes + "] snippet [" +

@@ -13,24 +13,25 @@ SweepPlan plan_row(const cpu::OpcodeRow& row) {
         return {SweepTreatment::ExpectInvalidOpcode, "feature not on the masked CPU"};
     }
     switch (row.id) {
-    case OpcodeId::INT3:
-    case OpcodeId::INT1:
-    case OpcodeId::INT_Ib:
-        return {SweepTreatment::Exclude, "traps into the host kernel (int 0x80, #BP, #DB)"};
     case OpcodeId::SYSCALL:
+        return {SweepTreatment::CompareSystemCall,
+                "the host's kernel answers the system call (an invalid number)"};
     case OpcodeId::SYSENTER:
-        return {SweepTreatment::Exclude, "makes a real system call on the host"};
+        return {SweepTreatment::Exclude,
+                "no oracle: Linux returns from a 64-bit SYSENTER to its 32-bit vDSO, PVM "
+                "raises #UD"};
     case OpcodeId::CPUID:
     case OpcodeId::RDTSC:
-    case OpcodeId::RDPMC:
-        return {SweepTreatment::Exclude, "reads host-specific state"};
+        return {SweepTreatment::CompareEnvironmentRead,
+                "reads the machine's CPUID table or clock, not the host's"};
     case OpcodeId::SGDT_Ms:
     case OpcodeId::SIDT_Ms:
     case OpcodeId::SLDT_Ev:
     case OpcodeId::STR_Ev:
     case OpcodeId::SMSW_Ev:
         return {SweepTreatment::Exclude,
-                "host runs with CR4.UMIP (SIGSEGV at CPL 3); the snippet machine does not"};
+                "no oracle: the host's CR4.UMIP makes them fault at CPL 3, and Linux (natively) "
+                "or KVM's instruction emulator (PVM) answers in software"};
     case OpcodeId::TZCNT_GvEv:
     case OpcodeId::LZCNT_GvEv:
         return {SweepTreatment::CompareWithoutRepeat,

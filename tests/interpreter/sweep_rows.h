@@ -12,7 +12,20 @@ namespace krr::testing {
 // CompareWithoutRepeat: the host runs the encoding with its F2/F3 prefixes
 // turned into DS overrides (which 64-bit mode ignores), i.e. what the masked
 // CPU makes of it, where the host itself has a newer meaning for them.
-enum class SweepTreatment { Compare, ExpectInvalidOpcode, Exclude, CompareWithoutRepeat };
+// CompareSystemCall: the host's kernel answers an invalid system call
+// number; the interpreter's state at the kernel's entry (LSTAR, or the INT
+// 0x80 gate) must be what the host returns with, apart from RAX.
+// CompareEnvironmentRead: the values read (CPUID's table, the TSC) are the
+// machine's own, not the host's; everything else, and the zeroed upper
+// halves of the registers written, must agree.
+enum class SweepTreatment {
+    Compare,
+    ExpectInvalidOpcode,
+    Exclude,
+    CompareWithoutRepeat,
+    CompareSystemCall,
+    CompareEnvironmentRead,
+};
 
 struct SweepPlan {
     SweepTreatment treatment = SweepTreatment::Compare;

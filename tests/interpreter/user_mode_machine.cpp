@@ -15,6 +15,9 @@ constexpr uint64_t P = 1, RW = 2, US = 4, PS = 0x80;
 constexpr uint64_t kPml4 = 0x1000, kPdptLow = 0x2000, kPdLow = 0x3000, kPtCode = 0x4000,
                    kPtWindow = 0x5000;
 constexpr uint64_t kGdt = 0x10000, kIdt = 0x11000, kTss = 0x12000, kLanding = 0x20000;
+// Landings: 16 bytes of HLT per vector, then one for SYSCALL.
+constexpr uint64_t kLandingCount = 257;
+constexpr uint64_t kSystemCallEntry = kLanding + 256 * 16;
 constexpr uint64_t kKernelStack = 0x80000;
 constexpr uint64_t kCodePhysical = 0x400000, kWindowPhysical = 0x600000;
 
@@ -72,11 +75,13 @@ UserModeMachine::UserModeMachine() : devices_(std::make_unique<NoDevices>()) {
     std::memcpy(ram_.host(kTss + 0x66, 2), &no_io_bitmap, 2);
     // Each landing holds HLT, so the interpreter stops right after a delivery
     // instead of running on into whatever follows.
-    std::memset(ram_.host(kLanding, 256 * 16), 0xf4, 256 * 16);
+    std::memset(ram_.host(kLanding, kLandingCount * 16), 0xf4, kLandingCount * 16);
     for (int v = 0; v < 256; ++v) {
         uint64_t handler = kLanding + static_cast<uint64_t>(v) * 16;
-        uint64_t low = (handler & 0xffff) | (0x10ULL << 16) | (0xeULL << 40) | (1ULL << 47) |
-                       (((handler >> 16) & 0xffff) << 48);
+        // Linux's IDT: #BP, #OF and the 32-bit system call gate are DPL 3.
+        uint64_t dpl = (v == 3 || v == 4 || v == 0x80) ? 3 : 0;
+        uint64_t low = (handler & 0xffff) | (0x10ULL << 16) | (0xeULL << 40) | (dpl << 45) |
+                       (1ULL << 47) | (((handler >> 16) & 0xffff) << 48);
         put(kIdt + static_cast<uint64_t>(v) * 16, low);
         put(kIdt + static_cast<uint64_t>(v) * 16 + 8, 0);
     }
@@ -91,6 +96,11 @@ UserModeMachine::UserModeMachine() : devices_(std::make_unique<NoDevices>()) {
     c.cr3 = kPml4;
     c.cr4 = 0x6a0; // PAE PGE OSFXSR OSXMMEXCPT
     c.msr.efer = 0xd01;
+    // SYSCALL as Linux sets it up: kernel CS 0x10, SYSRET base 0x23, and
+    // TF DF IF IOPL AC NT masked on entry.
+    c.msr.star = 0x0023001000000000ULL;
+    c.msr.lstar = kSystemCallEntry;
+    c.msr.sfmask = 0x47700;
     c.seg[CS] = unpack_descriptor(0x00affb000000ffffULL, 0, false);
     c.seg[CS].selector = 0x33;
     for (SegmentIndex s : {SS, DS, ES}) {
@@ -102,8 +112,8 @@ UserModeMachine::UserModeMachine() : devices_(std::make_unique<NoDevices>()) {
 
 UserModeMachine::~UserModeMachine() = default;
 
-EmulatedOutcome UserModeMachine::run(std::span<const uint8_t> code, const CpuState& in,
-                                     std::span<const uint8_t> window) {
+CpuState UserModeMachine::prepare(std::span<const uint8_t> code, const CpuState& in,
+                                  std::span<const uint8_t> window) {
     if (code.size() > 4000 || window.size() > NativeOracle::kWindowSize) {
         throw Error("user-mode machine", "snippet or window too large");
     }
@@ -114,59 +124,89 @@ EmulatedOutcome UserModeMachine::run(std::span<const uint8_t> code, const CpuSta
     if (!window.empty()) {
         std::memcpy(ram_.host(kWindowPhysical, window.size()), window.data(), window.size());
     }
+    CpuState start = initial_;
+    start.gpr = in.gpr;
+    start.rflags = (in.rflags & 0x40cd5ULL) | 0x202;
+    start.fpu = in.fpu;
+    start.rip = NativeOracle::kCodeAddress;
+    return start;
+}
+
+int UserModeMachine::landing_at(uint64_t rip) {
+    if (rip < kLanding || rip >= kLanding + kLandingCount * 16) {
+        return -1;
+    }
+    return static_cast<int>((rip - kLanding) / 16);
+}
+
+EmulatedOutcome UserModeMachine::outcome(const CpuState& before, const CpuState& now) {
+    EmulatedOutcome out;
+    const int landing = landing_at(now.rip);
+    if (landing == kSystemCallLanding) {
+        out.system_call = true;
+        out.cpu = now;
+    } else if (landing >= 0) {
+        out.vector = landing;
+        // The state at the fault, as the native side's signal sees it:
+        // what the instruction did before it faulted (an MMX store has
+        // set TOP, a REP string has made progress), with RIP, RFLAGS and
+        // RSP from the exception frame, which delivery has replaced.
+        uint64_t frame = now.gpr[RSP];
+        bool has_error = exception_has_error_code(static_cast<uint8_t>(out.vector));
+        uint64_t words[5]; // error code (if any), RIP, CS, RFLAGS, RSP
+        const uint8_t* at = ram_.host(frame, sizeof words);
+        if (!at) {
+            out.ok = false;
+            out.error = "the exception frame is outside RAM";
+            return out;
+        }
+        std::memcpy(words, at, sizeof words);
+        const uint64_t* interrupted = words + (has_error ? 1 : 0);
+        out.error_code = has_error ? words[0] : 0;
+        out.fault_rip = interrupted[0];
+        out.fault_cr2 = now.cr2;
+        out.cpu = before;
+        out.cpu.gpr = now.gpr;
+        out.cpu.gpr[RSP] = interrupted[3];
+        out.cpu.rflags = interrupted[2];
+        out.cpu.fpu = now.fpu;
+    } else {
+        out.cpu = now;
+    }
+    out.window.assign(ram_.host(kWindowPhysical, NativeOracle::kWindowSize),
+                      ram_.host(kWindowPhysical, NativeOracle::kWindowSize) +
+                          NativeOracle::kWindowSize);
+    return out;
+}
+
+EmulatedOutcome UserModeMachine::run(std::span<const uint8_t> code, const CpuState& in,
+                                     std::span<const uint8_t> window) {
     vcpu_ = VcpuState{};
-    vcpu_.cpu = initial_;
-    vcpu_.cpu.gpr = in.gpr;
-    vcpu_.cpu.rflags = (in.rflags & 0x40cd5ULL) | 0x202;
-    vcpu_.cpu.fpu = in.fpu;
-    vcpu_.cpu.rip = NativeOracle::kCodeAddress;
+    vcpu_.cpu = prepare(code, in, window);
     const uint64_t end = NativeOracle::kCodeAddress + code.size();
 
     Interpreter interp(vcpu_, ram_, *devices_, cpuid_);
-    EmulatedOutcome out;
     for (int step = 0; step < 100000; ++step) {
         CpuState before = vcpu_.cpu;
         StopReason r = interp.run(vcpu_.instructions_retired + 1);
         uint64_t rip = vcpu_.cpu.rip;
-        if (rip >= kLanding && rip < kLanding + 256 * 16) {
-            out.vector = static_cast<int>((rip - kLanding) / 16);
-            // The state at the fault, as the native side's signal sees it:
-            // what the instruction did before it faulted (an MMX store has
-            // set TOP, a REP string has made progress), with RIP, RFLAGS and
-            // RSP from the exception frame, which delivery has replaced.
-            uint64_t frame = vcpu_.cpu.gpr[RSP];
-            bool has_error = exception_has_error_code(static_cast<uint8_t>(out.vector));
-            uint64_t interrupted[4]; // RIP, CS, RFLAGS, RSP
-            std::memcpy(interrupted, ram_.host(frame + (has_error ? 8 : 0), sizeof interrupted),
-                        sizeof interrupted);
-            out.fault_rip = interrupted[0];
-            out.fault_cr2 = vcpu_.cpu.cr2;
-            out.cpu = before;
-            out.cpu.gpr = vcpu_.cpu.gpr;
-            out.cpu.gpr[RSP] = interrupted[3];
-            out.cpu.rflags = interrupted[2];
-            out.cpu.fpu = vcpu_.cpu.fpu;
-            break;
+        if (landing_at(rip) >= 0 || (r == StopReason::ReachedTarget && rip == end)) {
+            EmulatedOutcome out = outcome(before, vcpu_.cpu);
+            out.instructions = vcpu_.instructions_retired;
+            return out;
         }
         if (r != StopReason::ReachedTarget) {
+            EmulatedOutcome out = outcome(before, vcpu_.cpu);
             out.ok = false;
             out.error = std::string(stop_reason_name(r)) + ": " + interp.error();
-            out.cpu = vcpu_.cpu;
-            break;
-        }
-        if (rip == end) {
-            out.cpu = vcpu_.cpu;
-            break;
-        }
-        if (step == 99999) {
-            out.ok = false;
-            out.error = "did not reach the end of the snippet in 100000 instructions";
+            out.instructions = vcpu_.instructions_retired;
+            return out;
         }
     }
+    EmulatedOutcome out = outcome(vcpu_.cpu, vcpu_.cpu);
+    out.ok = false;
+    out.error = "did not reach the end of the snippet in 100000 instructions";
     out.instructions = vcpu_.instructions_retired;
-    out.window.assign(ram_.host(kWindowPhysical, NativeOracle::kWindowSize),
-                      ram_.host(kWindowPhysical, NativeOracle::kWindowSize) +
-                          NativeOracle::kWindowSize);
     return out;
 }
 

@@ -2,8 +2,10 @@
 // interpreter at the same addresses the native oracle uses: the code page at
 // NativeOracle::kCodeAddress, the data window at kWindowAddress with an
 // unmapped guard page after it, CPL 3, and an IDT whose every vector lands on
-// its own supervisor address so a delivered fault is recognised by RIP. The
-// TSS has no I/O permission bitmap, so port I/O at CPL 3 faults.
+// its own supervisor address so a delivered fault is recognised by RIP. As in
+// Linux, only vectors 3, 4 and 0x80 may be raised by INT n at CPL 3, and
+// SYSCALL enters the kernel (at its own landing). The TSS has no I/O
+// permission bitmap, so port I/O at CPL 3 faults.
 #pragma once
 
 #include "guest-model/cpuid_table.h"
@@ -22,6 +24,9 @@ struct EmulatedOutcome {
     int vector = -1;        // the exception delivered, or -1
     uint64_t fault_rip = 0; // the RIP in the exception frame
     uint64_t fault_cr2 = 0;
+    uint64_t error_code = 0; // when the vector pushes one
+    // SYSCALL reached the kernel's entry (LSTAR); cpu is the state there.
+    bool system_call = false;
     CpuState cpu{}; // at the end, or at the fault (as the exception frame has it)
     std::vector<uint8_t> window;
     uint64_t instructions = 0;
@@ -42,6 +47,17 @@ public:
                         std::span<const uint8_t> window = {});
 
 private:
+    // run() in two halves: memory made ready and the CPU state to start
+    // from; then, once stopped with `now` at a landing or at the end, the
+    // outcome (`before`: the state before the last instruction, for what a
+    // fault leaves untouched).
+    CpuState prepare(std::span<const uint8_t> code, const CpuState& in,
+                     std::span<const uint8_t> window);
+    // Which landing `rip` is: a vector (0-255), kSystemCallLanding, or -1.
+    static int landing_at(uint64_t rip);
+    static constexpr int kSystemCallLanding = 256;
+    EmulatedOutcome outcome(const CpuState& before, const CpuState& now);
+
     class NoDevices;
     GuestMemory ram_{64ULL << 20};
     std::unique_ptr<NoDevices> devices_;

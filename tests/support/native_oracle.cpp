@@ -11,6 +11,7 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 namespace krr::testing {
@@ -18,6 +19,33 @@ namespace krr::testing {
 namespace {
 
 constexpr uint64_t kCodeSize = 4096;
+constexpr size_t kAltStackSize = 64 * 1024;
+
+// What the handler leaves at kReportAddress.
+struct TrapReport {
+    uint64_t signal;
+    uint64_t trap_number;
+    uint64_t error_code;
+};
+
+// Runs in the child on its own stack (the snippet's RSP is arbitrary) when
+// the tracer lets a fault's signal through: ptrace shows the registers but
+// not the trap number or error code, which only the signal frame carries.
+// It must not touch TLS (FS may have been reloaded by the snippet), hence
+// no stack protector or sanitizer; it stops with INT3 for the tracer, which
+// then starts the next snippet from fresh registers (the handler never
+// returns, so SA_NODEFER keeps the signal unblocked).
+__attribute__((no_stack_protector, no_sanitize("address", "undefined"))) void
+report_trap(int signal, siginfo_t*, void* context) {
+    const auto* uc = static_cast<const ucontext_t*>(context);
+    auto* report = reinterpret_cast<volatile TrapReport*>(NativeOracle::kReportAddress);
+    report->signal = static_cast<uint64_t>(signal);
+    report->trap_number = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_TRAPNO]);
+    report->error_code = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_ERR]);
+    for (;;) {
+        asm volatile("int3");
+    }
+}
 
 [[noreturn]] void child_main() {
     // Runs in the forked child: map the fixed areas, then wait to be driven.
@@ -30,8 +58,26 @@ constexpr uint64_t kCodeSize = 4096;
     void* window =
         mmap(reinterpret_cast<void*>(NativeOracle::kWindowAddress), NativeOracle::kWindowSize,
              PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    if (code == MAP_FAILED || window == MAP_FAILED) {
+    // The report page, then the handler's stack above it.
+    void* report = mmap(reinterpret_cast<void*>(NativeOracle::kReportAddress), 4096 + kAltStackSize,
+                        PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (code == MAP_FAILED || window == MAP_FAILED || report == MAP_FAILED) {
         _exit(102);
+    }
+    stack_t ss{};
+    ss.ss_sp = static_cast<uint8_t*>(report) + 4096;
+    ss.ss_size = kAltStackSize;
+    struct sigaction sa {};
+    sa.sa_sigaction = report_trap;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaltstack(&ss, nullptr) != 0) {
+        _exit(103);
+    }
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP}) {
+        if (sigaction(sig, &sa, nullptr) != 0) {
+            _exit(104);
+        }
     }
     // Keep the guard page unmapped even if something else landed there.
     munmap(reinterpret_cast<void*>(NativeOracle::kGuardAddress), 4096);
@@ -110,6 +156,27 @@ void NativeOracle::stop_child() {
     }
 }
 
+void NativeOracle::read_trap_report(int sig, NativeOutcome& out) {
+    TrapReport report{~0ULL, 0, 0};
+    write_child(child_, kReportAddress,
+                std::span(reinterpret_cast<const uint8_t*>(&report), sizeof report));
+    ptrace(PTRACE_CONT, child_, nullptr, reinterpret_cast<void*>(static_cast<intptr_t>(sig)));
+    int status = 0;
+    if (!wait_stopped(child_, &status) || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP) {
+        stop_child();
+        start_child();
+        throw Error("native oracle", "the child's fault handler did not report");
+    }
+    read_child(child_, kReportAddress,
+               std::span(reinterpret_cast<uint8_t*>(&report), sizeof report));
+    if (report.signal != static_cast<uint64_t>(sig)) {
+        throw Error("native oracle", "the fault handler reported another signal");
+    }
+    out.trap_number = static_cast<int>(report.trap_number);
+    out.error_code = report.error_code;
+    // The child now sits in its handler; the next run sets every register.
+}
+
 NativeOutcome NativeOracle::run(std::span<const uint8_t> code, const CpuState& in,
                                 std::span<const uint8_t> window) {
     if (code.size() > kCodeSize - 16) {
@@ -180,6 +247,11 @@ NativeOutcome NativeOracle::run(std::span<const uint8_t> code, const CpuState& i
         siginfo_t info{};
         if (ptrace(PTRACE_GETSIGINFO, child_, nullptr, &info) == 0) {
             out.fault_address = reinterpret_cast<uint64_t>(info.si_addr);
+            // A signal the CPU raised (si_code > 0, not sent by a process)
+            // has a trap number: let the handler report it.
+            if (info.si_code > 0 || sig == SIGTRAP) {
+                read_trap_report(sig, out);
+            }
         }
     }
     auto& o = out.cpu.gpr;

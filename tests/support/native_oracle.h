@@ -20,7 +20,13 @@ struct NativeOutcome {
     // 0 when the snippet ran to its end; otherwise the signal that stopped it
     // (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP for a stray INT3...).
     int signal = 0;
-    uint64_t fault_address = 0;  // si_addr for SIGSEGV/SIGBUS
+    uint64_t fault_address = 0; // si_addr for SIGSEGV/SIGBUS
+    // The exception behind the signal as the kernel saw it (the trap number
+    // and error code it puts in the signal frame), when the signal came
+    // from one; trap_number is -1 otherwise. Linux sets the P bit of a page
+    // fault's error code at a kernel address (to hide what is mapped there).
+    int trap_number = -1;
+    uint64_t error_code = 0;
     CpuState cpu{};              // GPRs, RIP, RFLAGS, FPU/SSE state after
     std::vector<uint8_t> window; // the data window after
 };
@@ -33,6 +39,11 @@ public:
     static constexpr uint64_t kWindowAddress = 0x20000000;
     static constexpr uint64_t kWindowSize = 64 * 1024;
     static constexpr uint64_t kGuardAddress = kWindowAddress + kWindowSize;
+    // Where the child's signal handler leaves the trap number and error code
+    // of the last exception, on the stack it runs on: far from where the
+    // sweep's addresses land (window + register values of the forms
+    // random_register makes), which must find nothing mapped there.
+    static constexpr uint64_t kReportAddress = 0x7e0000000000;
 
     NativeOracle(); // throws krr::Error if the child cannot be set up
     ~NativeOracle();
@@ -47,6 +58,9 @@ public:
 
 private:
     void start_child();
+    // Lets the pending signal `sig` reach the child's handler and reads the
+    // trap number and error code it reports.
+    void read_trap_report(int sig, NativeOutcome& out);
     void stop_child();
     pid_t child_ = -1;
 };

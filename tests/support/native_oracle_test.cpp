@@ -81,3 +81,40 @@ TEST_CASE("a snippet that never ends is reported, and the oracle recovers") {
     const uint8_t nop[] = {0x90};
     CHECK(oracle.run(nop, in).signal == 0);
 }
+
+TEST_CASE("the oracle reports the exception behind a signal: vector and error code") {
+    NativeOracle oracle;
+    CpuState in{};
+    // int 0x21 through a DPL-0 gate: #GP with the gate's IDT error code.
+    const uint8_t int21[] = {0xcd, 0x21};
+    auto out = oracle.run(int21, in);
+    CHECK(out.signal == SIGSEGV);
+    CHECK(out.trap_number == 13);
+    CHECK(out.error_code == (0x21 << 3 | 2));
+    CHECK(out.cpu.rip == NativeOracle::kCodeAddress); // a fault: at the instruction
+
+    // int3: #BP, a trap (RIP after it).
+    const uint8_t int3[] = {0xcc, 0x90};
+    out = oracle.run(int3, in);
+    CHECK(out.signal == SIGTRAP);
+    CHECK(out.trap_number == 3);
+    CHECK(out.cpu.rip == NativeOracle::kCodeAddress + 1);
+
+    // A write to the unmapped guard page: #PF, error code write | user.
+    in.gpr[krr::RAX] = NativeOracle::kGuardAddress;
+    const uint8_t store_guard[] = {0x48, 0x89, 0x00}; // mov [rax], rax
+    out = oracle.run(store_guard, in);
+    CHECK(out.signal == SIGSEGV);
+    CHECK(out.trap_number == 14);
+    CHECK(out.error_code == (2 | 4));
+
+    // ud2: #UD; the child still runs the next snippet cleanly.
+    const uint8_t ud2[] = {0x0f, 0x0b};
+    out = oracle.run(ud2, in);
+    CHECK(out.signal == SIGILL);
+    CHECK(out.trap_number == 6);
+    const uint8_t nop[] = {0x90};
+    out = oracle.run(nop, in);
+    CHECK(out.signal == 0);
+    CHECK(out.trap_number == -1);
+}
