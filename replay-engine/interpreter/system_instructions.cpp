@@ -154,9 +154,8 @@ void rdmsr(Interpreter& in, const DecodedInstruction&) {
     uint32_t index = static_cast<uint32_t>(cpu.gpr[RCX]);
     // Only the TSC asks the environment for the time: in a replay whose
     // time comes from the log, that consumes an input.
-    uint64_t tsc = index == msr::kTsc
-                       ? in.environment().virtual_tsc(in.vcpu().instructions_retired)
-                       : 0;
+    uint64_t tsc =
+        index == msr::kTsc ? in.environment().virtual_tsc(in.vcpu().instructions_retired) : 0;
     auto v = read_msr(cpu, index, tsc);
     if (!v) {
         throw GuestFault::gp(0);
@@ -170,9 +169,8 @@ void wrmsr(Interpreter& in, const DecodedInstruction&) {
     CpuState& cpu = in.cpu();
     uint32_t index = static_cast<uint32_t>(cpu.gpr[RCX]);
     uint64_t value = (cpu.gpr[RDX] << 32) | (cpu.gpr[RAX] & 0xffffffffULL);
-    uint64_t tsc = index == msr::kTsc
-                       ? in.environment().virtual_tsc(in.vcpu().instructions_retired)
-                       : 0;
+    uint64_t tsc =
+        index == msr::kTsc ? in.environment().virtual_tsc(in.vcpu().instructions_retired) : 0;
     if (!write_msr(cpu, in.memory(), index, value, tsc)) {
         throw GuestFault::gp(0);
     }
@@ -272,9 +270,11 @@ void swapgs(Interpreter& in, const DecodedInstruction&) {
     std::swap(cpu.seg[GS].base, cpu.msr.kernel_gs_base);
 }
 
+// Intel recognises SYSCALL and SYSRET only in 64-bit mode (its 32-bit
+// programs enter with SYSENTER).
 void syscall(Interpreter& in, const DecodedInstruction&) {
     CpuState& cpu = in.cpu();
-    if (!(cpu.msr.efer & kEferSce)) {
+    if (!(cpu.msr.efer & kEferSce) || in.mode() != cpu::CpuMode::Bits64) {
         throw GuestFault::ud();
     }
     cpu.rip = in.next_rip;
@@ -284,24 +284,21 @@ void syscall(Interpreter& in, const DecodedInstruction&) {
 
 void sysret(Interpreter& in, const DecodedInstruction& insn) {
     CpuState& cpu = in.cpu();
-    if (!(cpu.msr.efer & kEferSce)) {
+    if (!(cpu.msr.efer & kEferSce) || in.mode() != cpu::CpuMode::Bits64) {
         throw GuestFault::ud();
     }
-    require_cpl0(in);
-    if (!insn.rex_w()) {
-        in.request_stop(StopReason::Unimplemented,
-                        "SYSRET to 32-bit compatibility mode is not implemented");
-        return;
-    }
-    execute_sysret64(cpu);
+    execute_sysret(cpu, insn.rex_w());
     in.next_rip = cpu.rip;
 }
 
-// SYSEXIT is the legacy fast return; 64-bit kernels return with SYSRET or
-// IRET, so only its privilege check is modelled.
-void sysexit(Interpreter& in, const DecodedInstruction&) {
-    require_cpl0(in);
-    in.request_stop(StopReason::Unimplemented, "SYSEXIT is not implemented");
+void sysenter(Interpreter& in, const DecodedInstruction&) {
+    execute_sysenter(in.cpu());
+    in.next_rip = in.cpu().rip;
+}
+
+void sysexit(Interpreter& in, const DecodedInstruction& insn) {
+    execute_sysexit(in.cpu(), insn.rex_w());
+    in.next_rip = in.cpu().rip;
 }
 
 // This CPU never enters system-management mode, where RSM is valid.
@@ -524,6 +521,7 @@ void register_system_handlers(HandlerTable& t) {
     t.set(OpcodeId::SWAPGS, swapgs);
     t.set(OpcodeId::SYSCALL, syscall);
     t.set(OpcodeId::SYSRET, sysret);
+    t.set(OpcodeId::SYSENTER, sysenter);
     t.set(OpcodeId::SYSEXIT, sysexit);
     t.set(OpcodeId::RSM, rsm);
     t.set(OpcodeId::INT_Ib, int_n);

@@ -10,6 +10,7 @@ namespace {
 constexpr uint64_t kCf = 1, kTf = 1ULL << 8, kIf = 1ULL << 9, kIopl = 3ULL << 12, kNt = 1ULL << 14,
                    kRf = 1ULL << 16, kVm = 1ULL << 17, kAc = 1ULL << 18, kVif = 1ULL << 19,
                    kVip = 1ULL << 20, kId = 1ULL << 21;
+constexpr uint64_t kCr0Pe = 1, kEferLma = 1ULL << 10;
 // The flags that exist on this CPU (bit 1 always reads as 1).
 constexpr uint64_t kDefinedFlags = kCf | (1ULL << 2) | (1ULL << 4) | (1ULL << 6) | (1ULL << 7) |
                                    kTf | kIf | (1ULL << 10) | (1ULL << 11) | kIopl | kNt | kRf |
@@ -113,19 +114,49 @@ void execute_syscall(CpuState& cpu) {
     cpu.rip = cpu.msr.lstar;
 }
 
-void execute_sysret64(CpuState& cpu) {
+void execute_sysret(CpuState& cpu, bool to_64bit) {
     if (current_privilege(cpu) != 0) {
         throw GuestFault::gp(0);
     }
-    if (!is_canonical(cpu.gpr[RCX])) {
+    if (to_64bit && !is_canonical(cpu.gpr[RCX])) {
         throw GuestFault::gp(0);
     }
     uint16_t base = static_cast<uint16_t>((cpu.msr.star >> 48) & 0xffff);
-    cpu.seg[CS] = flat_segment(static_cast<uint16_t>((base + 16) | 3), 0xb, 3, true);
+    // 64-bit code at STAR[63:48] + 16, compatibility-mode code at STAR[63:48].
+    const uint16_t cs = static_cast<uint16_t>((to_64bit ? base + 16 : base) | 3);
+    cpu.seg[CS] = flat_segment(cs, 0xb, 3, to_64bit);
     // SS's selector comes from STAR; its cached attributes are fixed.
     cpu.seg[SS] = flat_segment(static_cast<uint16_t>((base + 8) | 3), 0x3, 3, false);
     cpu.rflags = (cpu.gpr[R11] & 0x3c7fd7) | 2;
-    cpu.rip = cpu.gpr[RCX];
+    cpu.rip = to_64bit ? cpu.gpr[RCX] : cpu.gpr[RCX] & 0xffffffffULL;
+}
+
+void execute_sysenter(CpuState& cpu) {
+    const uint16_t selector = static_cast<uint16_t>(cpu.msr.sysenter_cs & 0xfffc);
+    if (!(cpu.cr0 & kCr0Pe) || (selector & ~3u) == 0) {
+        throw GuestFault::gp(0);
+    }
+    const bool long_mode = (cpu.msr.efer & kEferLma) != 0;
+    cpu.rflags &= ~(kVm | kIf | kRf);
+    cpu.gpr[RSP] = long_mode ? cpu.msr.sysenter_esp : cpu.msr.sysenter_esp & 0xffffffffULL;
+    cpu.rip = long_mode ? cpu.msr.sysenter_eip : cpu.msr.sysenter_eip & 0xffffffffULL;
+    cpu.seg[CS] = flat_segment(selector, 0xb, 0, long_mode);
+    cpu.seg[SS] = flat_segment(static_cast<uint16_t>(selector + 8), 0x3, 0, false);
+}
+
+void execute_sysexit(CpuState& cpu, bool to_64bit) {
+    const uint16_t base = static_cast<uint16_t>(cpu.msr.sysenter_cs & 0xffff);
+    if (!(cpu.cr0 & kCr0Pe) || (base & 0xfffc) == 0 || current_privilege(cpu) != 0) {
+        throw GuestFault::gp(0);
+    }
+    if (to_64bit && (!is_canonical(cpu.gpr[RCX]) || !is_canonical(cpu.gpr[RDX]))) {
+        throw GuestFault::gp(0);
+    }
+    const uint16_t cs = static_cast<uint16_t>((base + (to_64bit ? 32 : 16)) | 3);
+    cpu.gpr[RSP] = to_64bit ? cpu.gpr[RCX] : cpu.gpr[RCX] & 0xffffffffULL;
+    cpu.rip = to_64bit ? cpu.gpr[RDX] : cpu.gpr[RDX] & 0xffffffffULL;
+    cpu.seg[CS] = flat_segment(cs, 0xb, 3, to_64bit);
+    cpu.seg[SS] = flat_segment(static_cast<uint16_t>(cs + 8), 0x3, 3, false);
 }
 
 void execute_far_return64(CpuState& cpu, LinearMemory& memory, uint16_t extra_pop) {

@@ -18,8 +18,8 @@ SweepPlan plan_row(const cpu::OpcodeRow& row) {
                 "the host's kernel answers the system call (an invalid number)"};
     case OpcodeId::SYSENTER:
         return {SweepTreatment::Exclude,
-                "no oracle: Linux returns from a 64-bit SYSENTER to its 32-bit vDSO, PVM "
-                "raises #UD"};
+                "no oracle: Linux takes a 64-bit SYSENTER for its 32-bit vDSO's and returns "
+                "to a 32-bit landing pad; PVM raises #UD"};
     case OpcodeId::CPUID:
     case OpcodeId::RDTSC:
         return {SweepTreatment::CompareEnvironmentRead,

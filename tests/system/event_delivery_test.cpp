@@ -161,7 +161,7 @@ TEST_CASE("SYSCALL and SYSRET follow STAR, LSTAR and SFMASK") {
     CHECK(m.cpu.seg[CS].selector == 0x10);
     CHECK(m.cpu.seg[SS].selector == 0x18);
     CHECK((m.cpu.rflags & (1ULL << 9)) == 0);
-    execute_sysret64(m.cpu);
+    execute_sysret(m.cpu, true);
     CHECK(m.cpu.rip == 0x401002);
     CHECK(m.cpu.seg[CS].selector == 0x33);
     CHECK(m.cpu.seg[SS].selector == 0x2b);
@@ -170,7 +170,122 @@ TEST_CASE("SYSCALL and SYSRET follow STAR, LSTAR and SFMASK") {
     // A non-canonical return address faults in the kernel.
     m.cpu.seg[CS].selector = 0x10;
     m.cpu.gpr[RCX] = 0x0000800000000000ULL;
-    CHECK_THROWS_AS(execute_sysret64(m.cpu), GuestFault);
+    CHECK_THROWS_AS(execute_sysret(m.cpu, true), GuestFault);
+}
+
+// SDM vol. 2B, SYSRET: without REX.W the return is to compatibility mode,
+// CS = STAR[63:48] (not + 16) with L = 0 and D = 1, EIP = ECX; RCX need not
+// be canonical there. SYSRET at CPL 3 is #GP(0).
+TEST_CASE("SYSRET without REX.W returns to compatibility mode at ECX") {
+    Machine m;
+    m.cpu.msr.star = (0x23ULL << 48) | (0x10ULL << 32);
+    CHECK_THROWS_AS(execute_sysret(m.cpu, false), GuestFault); // from CPL 3
+    m.cpu.seg[CS] = unpack_descriptor(0x00af9b000000ffffULL, 0, false);
+    m.cpu.seg[CS].selector = 0x10;
+    m.cpu.gpr[RCX] = 0x8000123408049000ULL; // upper half ignored, not checked
+    m.cpu.gpr[R11] = 0x10246;               // RF is outside the mask 0x3c7fd7
+    execute_sysret(m.cpu, false);
+    CHECK(m.cpu.rip == 0x08049000);
+    CHECK(m.cpu.seg[CS].selector == 0x23);
+    CHECK(m.cpu.seg[CS].l == 0);
+    CHECK(m.cpu.seg[CS].db == 1);
+    CHECK(m.cpu.seg[CS].dpl == 3);
+    CHECK(m.cpu.seg[SS].selector == 0x2b);
+    CHECK(m.cpu.rflags == 0x246);
+}
+
+// SDM vol. 2B, SYSENTER: #GP(0) if IA32_SYSENTER_CS[15:2] is 0; otherwise
+// VM, IF and RF cleared (TF and the rest kept), CPL 0 with CS from the MSR
+// (RPL cleared) and SS = CS + 8; in IA-32e mode RSP and RIP get the whole
+// 64-bit MSRs and CS is 64-bit code, else ESP/EIP their low halves and CS
+// 32-bit code. Nothing is saved: every general register but RSP is kept.
+TEST_CASE("SYSENTER enters CPL 0 through the SYSENTER MSRs") {
+    Machine m;
+    m.cpu.gpr[RCX] = 0x1111;
+    m.cpu.gpr[RDX] = 0x2222;
+    m.cpu.rflags = 0x10202 | (1ULL << 8) | (1ULL << 10);  // RF, IF, TF, DF
+    CHECK_THROWS_AS(execute_sysenter(m.cpu), GuestFault); // IA32_SYSENTER_CS is 0
+    m.cpu.msr.sysenter_cs = 3;                            // bits 15:2 still 0
+    CHECK_THROWS_AS(execute_sysenter(m.cpu), GuestFault);
+
+    m.cpu.msr.sysenter_cs = 0x13; // RPL is dropped
+    m.cpu.msr.sysenter_esp = 0xfffffe0000001000ULL;
+    m.cpu.msr.sysenter_eip = 0xffffffff81006000ULL;
+    const CpuState before = m.cpu;
+    execute_sysenter(m.cpu);
+    CHECK(m.cpu.rip == 0xffffffff81006000ULL);
+    CHECK(m.cpu.gpr[RSP] == 0xfffffe0000001000ULL);
+    CHECK(m.cpu.seg[CS].selector == 0x10);
+    CHECK(m.cpu.seg[CS].l == 1);
+    CHECK(m.cpu.seg[CS].dpl == 0);
+    CHECK(m.cpu.seg[SS].selector == 0x18);
+    CHECK(m.cpu.rflags == (0x202 & ~0x200ULL) + (1ULL << 8) + (1ULL << 10));
+    for (int r = 0; r < kGprCount; ++r) {
+        if (r != RSP) {
+            CHECK(m.cpu.gpr[r] == before.gpr[r]);
+        }
+    }
+
+    // Outside IA-32e mode: the MSRs' low halves and a 32-bit CS.
+    Machine legacy;
+    legacy.cpu.msr.efer = 0;
+    legacy.cpu.msr.sysenter_cs = 0x10;
+    legacy.cpu.msr.sysenter_esp = 0xfffffe0000001000ULL;
+    legacy.cpu.msr.sysenter_eip = 0xffffffffc1006000ULL;
+    execute_sysenter(legacy.cpu);
+    CHECK(legacy.cpu.rip == 0xc1006000);
+    CHECK(legacy.cpu.gpr[RSP] == 0x00001000);
+    CHECK(legacy.cpu.seg[CS].l == 0);
+    CHECK(legacy.cpu.seg[CS].db == 1);
+
+    // Real mode: #GP(0).
+    legacy.cpu.cr0 = 0x10;
+    CHECK_THROWS_AS(execute_sysenter(legacy.cpu), GuestFault);
+}
+
+// SDM vol. 2B, SYSEXIT: #GP(0) at CPL != 0 or with IA32_SYSENTER_CS[15:2]
+// 0; with REX.W CS = IA32_SYSENTER_CS + 32, RIP = RDX and RSP = RCX (#GP(0)
+// if either is not canonical), without it CS = IA32_SYSENTER_CS + 16 and
+// their low halves; SS = CS + 8, RPL 3 on both.
+TEST_CASE("SYSEXIT returns to CPL 3 at RDX with the stack at RCX") {
+    Machine m;
+    m.cpu.msr.sysenter_cs = 0x10;
+    m.cpu.gpr[RCX] = 0x7ffc0000;
+    m.cpu.gpr[RDX] = 0x401000;
+    CHECK_THROWS_AS(execute_sysexit(m.cpu, true), GuestFault); // from CPL 3
+
+    auto kernel = [](Machine& k) {
+        k.cpu.seg[CS] = unpack_descriptor(0x00af9b000000ffffULL, 0, false);
+        k.cpu.seg[CS].selector = 0x10;
+    };
+    kernel(m);
+    m.cpu.gpr[RDX] = 0x0000800000000000ULL;
+    CHECK_THROWS_AS(execute_sysexit(m.cpu, true), GuestFault); // non-canonical RDX
+    m.cpu.gpr[RDX] = 0x401000;
+    m.cpu.rflags = 0x246;
+    execute_sysexit(m.cpu, true);
+    CHECK(m.cpu.rip == 0x401000);
+    CHECK(m.cpu.gpr[RSP] == 0x7ffc0000);
+    CHECK(m.cpu.seg[CS].selector == 0x33);
+    CHECK(m.cpu.seg[CS].l == 1);
+    CHECK(m.cpu.seg[CS].dpl == 3);
+    CHECK(m.cpu.seg[SS].selector == 0x3b);
+    CHECK(m.cpu.rflags == 0x246);
+
+    kernel(m);
+    m.cpu.gpr[RCX] = 0xabcd00000000ff00ULL;
+    m.cpu.gpr[RDX] = 0x1234000008049000ULL;
+    execute_sysexit(m.cpu, false);
+    CHECK(m.cpu.rip == 0x08049000);
+    CHECK(m.cpu.gpr[RSP] == 0x0000ff00);
+    CHECK(m.cpu.seg[CS].selector == 0x23);
+    CHECK(m.cpu.seg[CS].l == 0);
+    CHECK(m.cpu.seg[CS].db == 1);
+    CHECK(m.cpu.seg[SS].selector == 0x2b);
+
+    kernel(m);
+    m.cpu.msr.sysenter_cs = 0;
+    CHECK_THROWS_AS(execute_sysexit(m.cpu, false), GuestFault);
 }
 
 TEST_CASE("loading data segments checks privilege and allows null selectors") {
