@@ -326,6 +326,36 @@ std::string environment_read_differences(cpu::OpcodeId id, const CpuState& in,
     return o.str() + differences(native, adjusted);
 }
 
+// SYSENTER: the host's state where its kernel was entered (the call
+// skipped) against the interpreter's at IA32_SYSENTER_EIP. Nothing is saved
+// by the CPU, so RIP and RSP (Linux's stand-ins), RBP (Linux reads the
+// 32-bit vDSO's saved EBP from the stack into it) and RAX (Linux's -ENOSYS)
+// are not compared; the entry must be a 32-bit one (the SYSENTER MSRs').
+std::string system_call_entry_differences(const testing::NativeOutcome& native,
+                                          const testing::EmulatedOutcome& emulated) {
+    if (!emulated.ok || native.signal || !native.system_call_entry || !emulated.system_call) {
+        std::string o = differences(native, emulated);
+        if (!native.signal && !native.system_call_entry) {
+            o += "  the host's kernel was not entered\n";
+        }
+        if (emulated.ok && emulated.vector == -1 && !emulated.system_call) {
+            o += "  the interpreter did not enter its kernel\n";
+        }
+        return o;
+    }
+    std::string o;
+    if (!native.system_call_32bit) {
+        o += "  the host's kernel was entered through a 64-bit system call entry\n";
+    }
+    testing::EmulatedOutcome entered = emulated;
+    entered.system_call = false;
+    entered.cpu.rip = native.cpu.rip;
+    for (int r : {RAX, RSP, RBP}) {
+        entered.cpu.gpr[r] = native.cpu.gpr[r];
+    }
+    return o + differences(native, entered);
+}
+
 // Leaves of interest for CPUID: the vendor, the feature leaves, the limits.
 void choose_cpuid_leaf(CpuState& in, std::mt19937_64& rng) {
     static constexpr uint32_t kLeaves[] = {0, 1, 7, 0x80000000, 0x80000001};
@@ -410,6 +440,7 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
             }
             const bool system_call =
                 plan.treatment == SweepTreatment::CompareSystemCall ||
+                plan.treatment == SweepTreatment::CompareSystemCallEntry ||
                 (id == cpu::OpcodeId::INT_Ib && enc->code[enc->instruction_length - 1] == 0x80);
             if (system_call) {
                 in.gpr[RAX] = kInvalidSystemCall;
@@ -456,13 +487,18 @@ TEST_CASE("instruction sweep: every row the decoder accepts against the host CPU
             }
             std::string diff;
             {
-                auto native = oracle.run(native_code, in, window);
+                const bool entry_only = plan.treatment == SweepTreatment::CompareSystemCallEntry;
+                auto native = oracle.run(native_code, in, window,
+                                         entry_only ? testing::SystemCalls::StopAtEntry
+                                                    : testing::SystemCalls::Run);
                 auto emulated = machine.run(enc->code, in, window);
                 if (loads_segment_register(id)) {
                     oracle.run(kSegmentReset, CpuState{});
                 }
                 completed += native.signal == 0 ? 1 : 0;
-                if (system_call) {
+                if (entry_only) {
+                    diff = system_call_entry_differences(native, emulated);
+                } else if (system_call) {
                     diff = system_call_differences(native, emulated);
                 } else if (plan.treatment == SweepTreatment::CompareEnvironmentRead) {
                     diff = environment_read_differences(id, in, native, emulated);

@@ -17,9 +17,9 @@ SweepPlan plan_row(const cpu::OpcodeRow& row) {
         return {SweepTreatment::CompareSystemCall,
                 "the host's kernel answers the system call (an invalid number)"};
     case OpcodeId::SYSENTER:
-        return {SweepTreatment::Exclude,
-                "no oracle: Linux takes a 64-bit SYSENTER for its 32-bit vDSO's and returns "
-                "to a 32-bit landing pad; PVM raises #UD"};
+        return {SweepTreatment::CompareSystemCallEntry,
+                "the host's kernel is entered; Linux returns from a 64-bit SYSENTER to a 32-bit "
+                "landing pad, so the state is taken at the entry and the call skipped"};
     case OpcodeId::CPUID:
     case OpcodeId::RDTSC:
         return {SweepTreatment::CompareEnvironmentRead,

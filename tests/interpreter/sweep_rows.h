@@ -15,6 +15,11 @@ namespace krr::testing {
 // CompareSystemCall: the host's kernel answers an invalid system call
 // number; the interpreter's state at the kernel's entry (LSTAR, or the INT
 // 0x80 gate) must be what the host returns with, apart from RAX.
+// CompareSystemCallEntry: as CompareSystemCall, but the host's state is
+// taken where its kernel is entered (ptrace's system-call entry stop) and
+// the call skipped: SYSENTER saves no return address, so only what it
+// leaves alone (the general registers but RSP, the flags it keeps, memory,
+// the FPU) and that it enters the kernel at all can be compared.
 // CompareEnvironmentRead: the values read (CPUID's table, the TSC) are the
 // machine's own, not the host's; everything else, and the zeroed upper
 // halves of the registers written, must agree.
@@ -24,6 +29,7 @@ enum class SweepTreatment {
     Exclude,
     CompareWithoutRepeat,
     CompareSystemCall,
+    CompareSystemCallEntry,
     CompareEnvironmentRead,
 };
 

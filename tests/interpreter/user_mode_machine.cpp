@@ -15,9 +15,11 @@ constexpr uint64_t P = 1, RW = 2, US = 4, PS = 0x80;
 constexpr uint64_t kPml4 = 0x1000, kPdptLow = 0x2000, kPdLow = 0x3000, kPtCode = 0x4000,
                    kPtWindow = 0x5000;
 constexpr uint64_t kGdt = 0x10000, kIdt = 0x11000, kTss = 0x12000, kLanding = 0x20000;
-// Landings: 16 bytes of HLT per vector, then one for SYSCALL.
-constexpr uint64_t kLandingCount = 257;
+// Landings: 16 bytes of HLT per vector, then one for SYSCALL and one for
+// SYSENTER.
+constexpr uint64_t kLandingCount = 258;
 constexpr uint64_t kSystemCallEntry = kLanding + 256 * 16;
+constexpr uint64_t kSysenterEntry = kLanding + 257 * 16;
 constexpr uint64_t kKernelStack = 0x80000;
 constexpr uint64_t kCodePhysical = 0x400000, kWindowPhysical = 0x600000;
 
@@ -101,6 +103,10 @@ UserModeMachine::UserModeMachine() : devices_(std::make_unique<NoDevices>()) {
     c.msr.star = 0x0023001000000000ULL;
     c.msr.lstar = kSystemCallEntry;
     c.msr.sfmask = 0x47700;
+    // SYSENTER as Linux sets it up for 32-bit programs on Intel.
+    c.msr.sysenter_cs = 0x10;
+    c.msr.sysenter_esp = kKernelStack;
+    c.msr.sysenter_eip = kSysenterEntry;
     c.seg[CS] = unpack_descriptor(0x00affb000000ffffULL, 0, false);
     c.seg[CS].selector = 0x33;
     for (SegmentIndex s : {SS, DS, ES}) {
@@ -142,7 +148,7 @@ int UserModeMachine::landing_at(uint64_t rip) {
 EmulatedOutcome UserModeMachine::outcome(const CpuState& before, const CpuState& now) {
     EmulatedOutcome out;
     const int landing = landing_at(now.rip);
-    if (landing == kSystemCallLanding) {
+    if (landing == kSystemCallLanding || landing == kSysenterLanding) {
         out.system_call = true;
         out.cpu = now;
     } else if (landing >= 0) {

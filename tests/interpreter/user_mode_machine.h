@@ -4,7 +4,7 @@
 // unmapped guard page after it, CPL 3, and an IDT whose every vector lands on
 // its own supervisor address so a delivered fault is recognised by RIP. As in
 // Linux, only vectors 3, 4 and 0x80 may be raised by INT n at CPL 3, and
-// SYSCALL enters the kernel (at its own landing). The TSS has no I/O
+// SYSCALL and SYSENTER enter the kernel (each at its own landing). The TSS has no I/O
 // permission bitmap, so port I/O at CPL 3 faults.
 #pragma once
 
@@ -25,7 +25,8 @@ struct EmulatedOutcome {
     uint64_t fault_rip = 0; // the RIP in the exception frame
     uint64_t fault_cr2 = 0;
     uint64_t error_code = 0; // when the vector pushes one
-    // SYSCALL reached the kernel's entry (LSTAR); cpu is the state there.
+    // SYSCALL or SYSENTER reached the kernel's entry (LSTAR,
+    // IA32_SYSENTER_EIP); cpu is the state there.
     bool system_call = false;
     CpuState cpu{}; // at the end, or at the fault (as the exception frame has it)
     std::vector<uint8_t> window;
@@ -53,9 +54,11 @@ private:
     // fault leaves untouched).
     CpuState prepare(std::span<const uint8_t> code, const CpuState& in,
                      std::span<const uint8_t> window);
-    // Which landing `rip` is: a vector (0-255), kSystemCallLanding, or -1.
+    // Which landing `rip` is: a vector (0-255), kSystemCallLanding,
+    // kSysenterLanding, or -1.
     static int landing_at(uint64_t rip);
     static constexpr int kSystemCallLanding = 256;
+    static constexpr int kSysenterLanding = 257;
     EmulatedOutcome outcome(const CpuState& before, const CpuState& now);
 
     class NoDevices;

@@ -2,6 +2,7 @@
 
 #include "guest-model/error.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -20,6 +21,7 @@ namespace {
 
 constexpr uint64_t kCodeSize = 4096;
 constexpr size_t kAltStackSize = 64 * 1024;
+constexpr uint32_t kAuditArchI386 = 0x40000003; // AUDIT_ARCH_I386
 
 // What the handler leaves at kReportAddress.
 struct TrapReport {
@@ -143,7 +145,8 @@ void NativeOracle::start_child() {
         waitpid(pid, &status, 0);
         throw Error("native oracle", "the traced child did not start");
     }
-    ptrace(PTRACE_SETOPTIONS, pid, nullptr, reinterpret_cast<void*>(PTRACE_O_EXITKILL));
+    ptrace(PTRACE_SETOPTIONS, pid, nullptr,
+           reinterpret_cast<void*>(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD));
     child_ = pid;
 }
 
@@ -153,6 +156,20 @@ void NativeOracle::stop_child() {
         int status;
         waitpid(child_, &status, 0);
         child_ = -1;
+    }
+}
+
+void NativeOracle::skip_system_call(const user_regs_struct& at_entry) {
+    user_regs_struct skipped = at_entry;
+    skipped.orig_rax = ~0ULL; // no system call: the kernel goes straight to the exit
+    ptrace(PTRACE_SETREGS, child_, nullptr, &skipped);
+    ptrace(PTRACE_SYSCALL, child_, nullptr, nullptr);
+    int status = 0;
+    if (!wait_stopped(child_, &status) || !WIFSTOPPED(status) ||
+        WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+        stop_child();
+        start_child();
+        throw Error("native oracle", "the skipped system call did not reach its exit stop");
     }
 }
 
@@ -178,15 +195,17 @@ void NativeOracle::read_trap_report(int sig, NativeOutcome& out) {
 }
 
 NativeOutcome NativeOracle::run(std::span<const uint8_t> code, const CpuState& in,
-                                std::span<const uint8_t> window) {
+                                std::span<const uint8_t> window, SystemCalls system_calls) {
     if (code.size() > kCodeSize - 16) {
         throw Error("native oracle", "snippet too long");
     }
     if (window.size() > kWindowSize) {
         throw Error("native oracle", "window contents too long");
     }
-    std::vector<uint8_t> code_page(code.begin(), code.end());
-    code_page.push_back(0xcc); // INT3 ends the snippet
+    // INT3 ends the snippet and fills the rest of the page, as in the
+    // user-mode machine (an access into the code page then reads the same).
+    std::vector<uint8_t> code_page(kCodeSize, 0xcc);
+    std::copy(code.begin(), code.end(), code_page.begin());
     write_child(child_, kCodeAddress, code_page);
     std::vector<uint8_t> win(kWindowSize, 0);
     if (!window.empty()) {
@@ -204,6 +223,10 @@ NativeOutcome NativeOracle::run(std::span<const uint8_t> code, const CpuState& i
     regs.r8 = g[R8], regs.r9 = g[R9], regs.r10 = g[R10], regs.r11 = g[R11];
     regs.r12 = g[R12], regs.r13 = g[R13], regs.r14 = g[R14], regs.r15 = g[R15];
     regs.rip = kCodeAddress;
+    // 64-bit user code again, whatever a skipped SYSENTER left (Linux
+    // returns from one in compatibility mode).
+    regs.cs = 0x33;
+    regs.ss = 0x2b;
     regs.eflags = (in.rflags & 0x00000cd5ULL) | (in.rflags & (1ULL << 18)) | 0x202;
     if (ptrace(PTRACE_SETREGS, child_, nullptr, &regs) != 0) {
         throw Error("native oracle", "PTRACE_SETREGS: " + errno_text(errno));
@@ -223,7 +246,8 @@ NativeOutcome NativeOracle::run(std::span<const uint8_t> code, const CpuState& i
         throw Error("native oracle", "PTRACE_SETFPREGS: " + errno_text(errno));
     }
 
-    ptrace(PTRACE_CONT, child_, nullptr, nullptr);
+    const bool stop_at_entry = system_calls == SystemCalls::StopAtEntry;
+    ptrace(stop_at_entry ? PTRACE_SYSCALL : PTRACE_CONT, child_, nullptr, nullptr);
     int status = 0;
     if (!wait_stopped(child_, &status)) {
         stop_child();
@@ -240,7 +264,15 @@ NativeOutcome NativeOracle::run(std::span<const uint8_t> code, const CpuState& i
     ptrace(PTRACE_GETREGS, child_, nullptr, &regs);
     ptrace(PTRACE_GETFPREGS, child_, nullptr, &fp);
     bool clean_end = sig == SIGTRAP && regs.rip == kCodeAddress + code.size() + 1;
-    if (clean_end) {
+    if (sig == (SIGTRAP | 0x80)) {
+        // A system-call entry stop (PTRACE_O_TRACESYSGOOD).
+        out.system_call_entry = true;
+        __ptrace_syscall_info info{};
+        if (ptrace(PTRACE_GET_SYSCALL_INFO, child_, sizeof info, &info) > 0) {
+            out.system_call_32bit = info.arch == kAuditArchI386;
+        }
+        skip_system_call(regs);
+    } else if (clean_end) {
         regs.rip -= 1; // report the address after the snippet, before the INT3
     } else {
         out.signal = sig;

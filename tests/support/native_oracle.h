@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <sys/types.h>
+#include <sys/user.h>
 #include <vector>
 
 namespace krr::testing {
@@ -27,9 +28,19 @@ struct NativeOutcome {
     // fault's error code at a kernel address (to hide what is mapped there).
     int trap_number = -1;
     uint64_t error_code = 0;
-    CpuState cpu{};              // GPRs, RIP, RFLAGS, FPU/SSE state after
-    std::vector<uint8_t> window; // the data window after
+    // With SystemCalls::StopAtEntry: the snippet entered the kernel through
+    // a system call entry; cpu is the user state the kernel saved there (RIP
+    // and RSP are what Linux records, not the CPU) and the call was not run.
+    bool system_call_entry = false;
+    bool system_call_32bit = false; // through a 32-bit entry (INT 0x80, SYSENTER)
+    CpuState cpu{};                 // GPRs, RIP, RFLAGS, FPU/SSE state after
+    std::vector<uint8_t> window;    // the data window after
 };
+
+// What the child does at a system call: let the host's kernel run it
+// (Run), or stop where the kernel is entered and skip it (StopAtEntry,
+// for instructions whose return Linux makes unusable, such as SYSENTER).
+enum class SystemCalls { Run, StopAtEntry };
 
 class NativeOracle {
 public:
@@ -54,13 +65,16 @@ public:
     // from `in` (RIP is ignored) and the window holding `window` (zero
     // padded). Segment registers and FS/GS bases are the child's own.
     NativeOutcome run(std::span<const uint8_t> code, const CpuState& in,
-                      std::span<const uint8_t> window = {});
+                      std::span<const uint8_t> window = {},
+                      SystemCalls system_calls = SystemCalls::Run);
 
 private:
     void start_child();
     // Lets the pending signal `sig` reach the child's handler and reads the
     // trap number and error code it reports.
     void read_trap_report(int sig, NativeOutcome& out);
+    // At a system-call entry stop: cancel the call and run to its exit stop.
+    void skip_system_call(const user_regs_struct& at_entry);
     void stop_child();
     pid_t child_ = -1;
 };

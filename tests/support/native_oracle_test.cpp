@@ -118,3 +118,32 @@ TEST_CASE("the oracle reports the exception behind a signal: vector and error co
     CHECK(out.signal == 0);
     CHECK(out.trap_number == -1);
 }
+
+TEST_CASE("stopped at a system call's entry, the oracle shows the state the kernel saw") {
+    NativeOracle oracle;
+    CpuState in{};
+    in.gpr[krr::RAX] = 0xffff; // no such system call, were it run
+    in.gpr[krr::RBX] = 0x1234;
+    in.gpr[krr::R12] = 0x5678;
+    const uint8_t syscall[] = {0x0f, 0x05};
+    auto out = oracle.run(syscall, in, {}, krr::testing::SystemCalls::StopAtEntry);
+    CHECK(out.system_call_entry);
+    CHECK_FALSE(out.system_call_32bit);
+    CHECK(out.signal == 0);
+    CHECK(out.cpu.gpr[krr::RCX] == NativeOracle::kCodeAddress + 2); // what SYSCALL saved
+    CHECK(out.cpu.gpr[krr::RBX] == 0x1234);
+    CHECK(out.cpu.gpr[krr::R12] == 0x5678);
+
+    // int 0x80 enters through the 32-bit entry.
+    const uint8_t int80[] = {0xcd, 0x80};
+    out = oracle.run(int80, in, {}, krr::testing::SystemCalls::StopAtEntry);
+    CHECK(out.system_call_entry);
+    CHECK(out.system_call_32bit);
+
+    // Run normally, the call happens and returns -ENOSYS; the child is fine.
+    out = oracle.run(syscall, in);
+    CHECK_FALSE(out.system_call_entry);
+    CHECK(out.cpu.gpr[krr::RAX] == static_cast<uint64_t>(-38));
+    const uint8_t nop[] = {0x90};
+    CHECK(oracle.run(nop, in).signal == 0);
+}
