@@ -29,9 +29,10 @@ void load_data_segment(CpuState& cpu, LinearMemory& memory, SegmentIndex which, 
             s.dpl = static_cast<uint8_t>(cpl);
             s.db = 1;
         }
-        if (which == FS || which == GS) {
-            s.base = cpu.seg[which].base; // keep the base a WRMSR or SWAPGS set
-        }
+        // FS and GS: Intel clears the base with a null selector (AMD keeps
+        // it; Linux calls that X86_BUG_NULL_SEG and counts on the clearing
+        // on Intel when it switches to a task whose base is 0). Measured
+        // here: WRGSBASE, MOV GS of 0, RDGSBASE reads 0.
         cpu.seg[which] = s;
         return;
     }

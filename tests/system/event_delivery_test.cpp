@@ -295,6 +295,11 @@ TEST_CASE("loading data segments checks privilege and allows null selectors") {
     CHECK(m.cpu.seg[DS].selector == 0x2b);
     load_data_segment(m.cpu, m.mem, ES, 0);
     CHECK(m.cpu.seg[ES].unusable == 1);
+    // Intel clears FS's and GS's base with a null selector (AMD keeps it).
+    m.cpu.seg[GS].base = 0x7f0012345000ULL;
+    load_data_segment(m.cpu, m.mem, GS, 0);
+    CHECK(m.cpu.seg[GS].unusable == 1);
+    CHECK(m.cpu.seg[GS].base == 0);
     CHECK_THROWS_AS(load_data_segment(m.cpu, m.mem, SS, 0), GuestFault);    // null SS at CPL 3
     CHECK_THROWS_AS(load_data_segment(m.cpu, m.mem, DS, 0x78), GuestFault); // beyond the GDT
 }
