@@ -24,6 +24,7 @@ enum Tag : uint16_t {
     kTagVcpuCount = 10,
     kTagAccelerator = 11,
     kTagCreationTime = 12,
+    kTagKvmFlavor = 13, // optional
 };
 constexpr uint16_t kLastMandatoryTag = kTagCreationTime;
 
@@ -64,6 +65,10 @@ void validate_metadata(const TraceMetadata& m) {
     if (m.vcpu_count == 0 || m.vcpu_count > kMaxVcpus) {
         throw Error(what, "vCPU count " + std::to_string(m.vcpu_count) + " is not between 1 and " +
                               std::to_string(kMaxVcpus));
+    }
+    if (!m.kvm_flavor.empty() && (m.kvm_flavor != "pvm" || m.accelerator != "kvm")) {
+        throw Error(what, "KVM flavour '" + m.kvm_flavor.substr(0, 64) +
+                              "' is not 'pvm' on a recording under KVM");
     }
 }
 
@@ -108,6 +113,9 @@ std::vector<uint8_t> encode_metadata(const TraceMetadata& m) {
     ByteWriter time;
     time.u64(m.creation_time);
     field(w, kTagCreationTime, time);
+    if (!m.kvm_flavor.empty()) {
+        string_field(w, kTagKvmFlavor, m.kvm_flavor);
+    }
     return w.take();
 }
 
@@ -178,6 +186,9 @@ TraceMetadata decode_metadata(std::span<const uint8_t> payload) {
             break;
         case kTagCreationTime:
             m.creation_time = f.u64();
+            break;
+        case kTagKvmFlavor:
+            m.kvm_flavor = string_value(f.bytes(f.remaining()));
             break;
         default:
             // A field from a later writer: its length lets us step over it.

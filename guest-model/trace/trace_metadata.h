@@ -31,7 +31,12 @@ struct TraceMetadata {
     CpuidTable cpuid;
     uint64_t memory_size = 0; // bytes, a multiple of 4 KiB
     uint32_t vcpu_count = 0;
-    std::string accelerator;    // "kvm" or "tcg"
+    std::string accelerator; // "kvm" or "tcg"
+    // Optional: how the KVM that recorded ran the guest's kernel mode when
+    // that differs from the CPU: "pvm" (PVM, whose kernel mode is KVM's
+    // instruction emulator: ROL/ROR by an immediate write OF, as the CL
+    // form does on the CPU). Empty otherwise.
+    std::string kvm_flavor;
     uint64_t creation_time = 0; // seconds since the Unix epoch
 
     bool operator==(const TraceMetadata&) const = default;

@@ -135,7 +135,8 @@ void shift(Interpreter& in, const DecodedInstruction& insn) {
         const unsigned masked = count & (sizeof(T) == 8 ? 0x3f : 0x1f);
         if ((kOp == ShiftOp::Rol || kOp == ShiftOp::Ror) && masked > 1 &&
             insn.operands[1].kind == cpu::OperandKind::Immediate &&
-            insn.operands[0].kind != cpu::OperandKind::Memory) {
+            insn.operands[0].kind != cpu::OperandKind::Memory &&
+            !(in.kernel_rotates_write_overflow && in.cpl() == 0)) {
             in.cpu().rflags = (in.cpu().rflags & ~kOverflow) | (flags & kOverflow);
         }
     });

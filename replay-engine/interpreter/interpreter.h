@@ -117,6 +117,11 @@ public:
     uint64_t next_rip = 0;
     // Memory accesses of the current instruction are user accesses (CPL 3).
     bool user_mode = false;
+    // Replaying a recording made on PVM, whose guest kernel mode runs in
+    // KVM's instruction emulator: that executes ROL/ROR by an immediate as
+    // the CPU does the CL form, writing OF (the CPU leaves it for an
+    // immediate count other than one). At CPL 0 krr then does the same.
+    bool kernel_rotates_write_overflow = false;
     // Access::Write while the current instruction reads a destination it
     // will write (a lockable instruction or a shift/rotate of memory): the
     // CPU checks such a read as a write, so a fault on it has W set in its

@@ -211,3 +211,21 @@ TEST_CASE("INT3 and INT n push RF as it is") {
         CHECK(m.frame_rflags(false) == 0x202);
     }
 }
+
+// Not RF, but the same CPL-0 machine: a recording made on PVM, whose guest
+// kernel mode is KVM's instruction emulator, has ROL/ROR by an immediate
+// write OF as the CL form does (docs/kvm.md); the CPU, and krr otherwise,
+// leave OF alone for an immediate count other than one.
+TEST_CASE("ROR by an immediate at CPL 0: OF kept, or written for a PVM recording") {
+    // ror esi, 8; nop -- esi = 0x81: the CL form's OF is the first one-bit
+    // step's (alu/rotate.h), bit 31 xor bit 0 of the operand: 1.
+    for (bool pvm : {false, true}) {
+        Machine m({0xc1, 0xce, 0x08, 0x90});
+        m.interpreter->kernel_rotates_write_overflow = pvm;
+        m.cpu().gpr[RSI] = 0x81;
+        m.cpu().rflags = 0x202; // OF clear
+        REQUIRE(m.run(1) == StopReason::ReachedTarget);
+        CHECK(m.cpu().gpr[RSI] == 0x81000000);
+        CHECK(((m.cpu().rflags >> 11) & 1) == (pvm ? 1u : 0u));
+    }
+}

@@ -31,6 +31,21 @@ TEST_CASE("metadata round-trips every field") {
     CHECK(back.guest_command.at(2) == "echo 'hi there'; exit 3");
 }
 
+TEST_CASE("metadata: the optional KVM flavour round-trips, and only 'pvm' under KVM") {
+    TraceMetadata m = krr::test::sample_metadata();
+    m.format_version = kFormatVersion;
+    m.accelerator = "kvm";
+    CHECK(decode_metadata(encode_metadata(m)).kvm_flavor.empty());
+    m.kvm_flavor = "pvm";
+    CHECK(decode_metadata(encode_metadata(m)).kvm_flavor == "pvm");
+    TraceMetadata other = m;
+    other.kvm_flavor = "xen";
+    CHECK_THROWS_AS(decode_metadata(encode_metadata(other)), krr::Error);
+    other = m;
+    other.accelerator = "tcg";
+    CHECK_THROWS_AS(decode_metadata(encode_metadata(other)), krr::Error);
+}
+
 TEST_CASE("metadata skips unknown tags and insists on mandatory ones") {
     TraceMetadata m = krr::test::sample_metadata();
     auto bytes = encode_metadata(m);
