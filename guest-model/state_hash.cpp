@@ -28,6 +28,20 @@ uint64_t machine_register_hash(std::span<const VcpuState> vcpus) {
     return checksum64(hashes);
 }
 
+uint64_t machine_register_hash_without_counts(std::span<const VcpuState> vcpus) {
+    if (vcpus.size() == 1) {
+        return register_hash_without_count(vcpus[0]);
+    }
+    std::vector<uint8_t> hashes;
+    for (const VcpuState& vcpu : vcpus) {
+        const uint64_t h = register_hash_without_count(vcpu);
+        for (int i = 0; i < 8; ++i) {
+            hashes.push_back(static_cast<uint8_t>(h >> (8 * i)));
+        }
+    }
+    return checksum64(hashes);
+}
+
 uint64_t page_hash(const uint8_t* page) {
     uint64_t masked[kPageSize / 8];
     std::memcpy(masked, page, kPageSize);
@@ -56,6 +70,20 @@ uint64_t memory_hash(const std::vector<uint64_t>& pages) {
 uint64_t register_hash_without_count(const VcpuState& state) {
     VcpuState copy = state;
     copy.instructions_retired = 0;
+    // A KVM reports the hidden part of an unusable (null) segment its own
+    // way (this host's PVM: SS.B clear where krr's delivery sets it): only
+    // what is used of one counts, its selector, SS's DPL and FS/GS's base.
+    for (int i = 0; i < kSegmentCount; ++i) {
+        Segment& s = copy.cpu.seg[i];
+        if (s.unusable) {
+            Segment kept{};
+            kept.selector = s.selector;
+            kept.unusable = 1;
+            kept.dpl = i == SS ? s.dpl : 0;
+            kept.base = i == FS || i == GS ? s.base : 0;
+            s = kept;
+        }
+    }
     return register_hash(copy);
 }
 

@@ -33,6 +33,9 @@ uint64_t page_hash(const uint8_t* page);
 // instructions_retired cleared. KVM recordings store it, because the
 // recorder does not know the count (their final state is compared on it).
 uint64_t register_hash_without_count(const VcpuState& state);
+// The same for a machine: every vCPU's registers without their counts
+// (one vCPU: register_hash_without_count).
+uint64_t machine_register_hash_without_counts(std::span<const VcpuState> vcpus);
 
 // What a KVM recording's positions compare of memory (trace::StatePosition):
 // the exact contents of some pages (their numbers and exact_page_hash, in

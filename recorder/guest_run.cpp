@@ -128,6 +128,9 @@ trace::TraceMetadata trace_metadata(const GuestRunOptions& options, const Machin
     m.memory_size = config.memory_bytes;
     m.vcpu_count = config.vcpus;
     m.accelerator = options.accel;
+    if (options.accel == "kvm" && kvm_is_pvm()) {
+        m.kvm_flavor = "pvm";
+    }
     m.creation_time = static_cast<uint64_t>(std::time(nullptr));
     return m;
 }
@@ -278,9 +281,7 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     if (options.flat_boot && !options.image.kernel) {
         throw Error("boot", "--boot flat needs the image as --kernel PATH");
     }
-    if (options.vcpus != 1 && kvm) {
-        throw Error("smp", "several vCPUs run only under the emulator so far (docs/smp.md)");
-    }
+
     MachineConfig config;
     config.memory_bytes = options.memory_bytes;
     config.vcpus = options.vcpus;
@@ -396,6 +397,7 @@ GuestRunResult run_guest(const GuestRunOptions& options,
     // the machine was in until now), then KVM records from there.
     auto start_kvm = [&] {
         kvm_run = std::make_unique<KvmAccelerator>(machine);
+        kvm_run->set_current_vcpu(emulator.current_vcpu());
         kvm_accelerator = kvm_run.get();
         accelerator = nullptr;
         if (!options.record_path) {
@@ -498,6 +500,17 @@ GuestRunResult run_guest(const GuestRunOptions& options,
                 }
             }
         });
+        // Joined however the loop is left (an accelerator's error too).
+        struct JoinRelay {
+            std::atomic<bool>& done;
+            std::thread& thread;
+            ~JoinRelay() {
+                done = true;
+                if (thread.joinable()) {
+                    thread.join();
+                }
+            }
+        } join_relay{done, relay};
         for (;;) {
             outcome = kvm_run ? kvm_run->run(&halt_run)
                               : emulator.run(options.max_instructions, &halt_run);
@@ -605,13 +618,15 @@ GuestRunResult run_guest(const GuestRunOptions& options,
             reason += ": " + result.message;
         }
         std::optional<trace::StatePosition> end;
+        unsigned end_vcpu = 0;
         if (kvm_run && kvm_run->recording()) {
             // The guest's memory as it wrote it (the traps undone) for the
             // final hashes, and where it ended.
             kvm_run->stop_recording();
             end = kvm_run->position_now();
+            end_vcpu = kvm_run->current_vcpu();
         }
-        recorder->finish(reason, status, std::move(end));
+        recorder->finish(reason, status, std::move(end), end_vcpu);
         result.recorded = true;
         result.recorded_instructions = result.instructions - recorder->start_instruction();
         result.recorded_inputs = recorder->inputs();

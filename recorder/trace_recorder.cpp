@@ -89,18 +89,19 @@ void TraceRecorder::checkpoint() {
 }
 
 void TraceRecorder::finish(const std::string& reason, std::optional<uint32_t> exit_status,
-                           std::optional<trace::StatePosition> position) {
+                           std::optional<trace::StatePosition> position, unsigned current_vcpu) {
     trace::RecordEnd end;
     if (unresolved_) {
         flush_console();
-        if (machine_.vcpu_count() != 1) {
-            throw Error("recording under KVM", "one vCPU is supported yet");
-        }
         // What the emulator's count would say is unknown here: the hash
         // leaves it out (ReplaySession compares KVM recordings that way).
-        trace::StateHashRecord h = state_hash_record({&machine_.vcpu(0), 1}, 0,
-                                                     trace::kUnresolvedCount, machine_.memory());
-        h.register_hash = register_hash_without_count(machine_.vcpu(0));
+        std::vector<VcpuState> vcpus;
+        for (unsigned i = 0; i < machine_.vcpu_count(); ++i) {
+            vcpus.push_back(machine_.vcpu(i));
+        }
+        trace::StateHashRecord h =
+            state_hash_record(vcpus, current_vcpu, trace::kUnresolvedCount, machine_.memory());
+        h.register_hash = machine_register_hash_without_counts(vcpus);
         writer_->append(h);
         end.final_instruction_count = trace::kUnresolvedCount;
         end.position = std::move(position);

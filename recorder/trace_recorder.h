@@ -38,9 +38,9 @@ public:
     // A state hash (with the detail a divergence report needs) now.
     void checkpoint();
     // The final state hash and the end record; the trace is complete.
-    // `position`: where a recording under KVM ended.
+    // `position`: where a recording under KVM ended, in `current_vcpu`.
     void finish(const std::string& reason, std::optional<uint32_t> exit_status,
-                std::optional<trace::StatePosition> position = {});
+                std::optional<trace::StatePosition> position = {}, unsigned current_vcpu = 0);
     // From now on the machine runs under KVM, which counts no instructions:
     // records get kUnresolvedCount (the resolve pass finds them), and no
     // periodic state hashes are taken (positions check memory instead).

@@ -58,6 +58,10 @@ private:
 
 // Longest time in KVM_RUN without a look at devices and stop requests.
 constexpr uint64_t kMaxSliceNs = 10'000'000;
+// Several vCPUs: the longest turn one has on KVM's vCPU while another can
+// run (about 2,000 instructions of PVM's kernel mode, or millions of user
+// mode), so a vCPU spinning on a lock another holds gives way soon.
+constexpr uint64_t kTurnNs = 2'000'000;
 // Shortest kick delay: a deadline already due fires at the loop's top.
 constexpr uint64_t kMinKickNs = 20'000;
 constexpr uint64_t kRflagsIf = 1ULL << 9;
@@ -133,26 +137,26 @@ class FallbackEnvironment final : public CpuEnvironment {
 public:
     FallbackEnvironment(Machine& machine, KvmAccelerator& kvm) : machine_(machine), kvm_(kvm) {}
     uint64_t io_read(uint16_t port, int size) override {
-        machine_.advance_clock(0, kvm_.clock_count());
-        uint64_t value = machine_.io_read(0, port, unsigned(size));
+        machine_.advance_clock(kvm_.current_, kvm_.clock_count());
+        uint64_t value = machine_.io_read(kvm_.current_, port, unsigned(size));
         if (kvm_.recording())
             kvm_.log_input(trace::InputKind::PortRead, rip(), port, unsigned(size), value);
         return value;
     }
     void io_write(uint16_t port, int size, uint64_t value) override {
-        machine_.advance_clock(0, kvm_.clock_count());
-        machine_.io_write(0, port, unsigned(size), value);
+        machine_.advance_clock(kvm_.current_, kvm_.clock_count());
+        machine_.io_write(kvm_.current_, port, unsigned(size), value);
     }
     uint64_t mmio_read(uint64_t physical, int size) override {
-        machine_.advance_clock(0, kvm_.clock_count());
-        uint64_t value = machine_.mmio_read(0, physical, unsigned(size));
+        machine_.advance_clock(kvm_.current_, kvm_.clock_count());
+        uint64_t value = machine_.mmio_read(kvm_.current_, physical, unsigned(size));
         if (kvm_.recording())
             kvm_.log_input(trace::InputKind::MmioRead, rip(), physical, unsigned(size), value);
         return value;
     }
     void mmio_write(uint64_t physical, int size, uint64_t value) override {
-        machine_.advance_clock(0, kvm_.clock_count());
-        machine_.mmio_write(0, physical, unsigned(size), value);
+        machine_.advance_clock(kvm_.current_, kvm_.clock_count());
+        machine_.mmio_write(kvm_.current_, physical, unsigned(size), value);
     }
     uint64_t virtual_tsc(uint64_t) override {
         if (kvm_.recording())
@@ -162,14 +166,12 @@ public:
 
 private:
     // The instruction executing (the interpreter moves RIP when it retires).
-    uint64_t rip() const { return machine_.vcpu(0).cpu.rip; }
+    uint64_t rip() const { return machine_.vcpu(kvm_.current_).cpu.rip; }
     Machine& machine_;
     KvmAccelerator& kvm_;
 };
 
 KvmAccelerator::KvmAccelerator(Machine& machine) : machine_(machine) {
-    if (machine_.vcpu_count() != 1)
-        throw Error("KVM", "one vCPU is supported yet");
     // One slot: all of RAM. The machine's MMIO windows (I/O APIC, local
     // APIC) lie above the largest RAM size, so no hole is cut into it.
     vm_.map_memory(0, 0, machine_.memory().size(), machine_.memory().base());
@@ -204,11 +206,19 @@ uint64_t KvmAccelerator::clock_count() const {
 }
 
 AcceleratorStop KvmAccelerator::run(const std::atomic<bool>* interrupt) {
-    VcpuState& vcpu = machine_.vcpu(0);
-    clock_base_ = std::max(clock_at_stop_, vcpu.instructions_retired);
+    const unsigned count = machine_.vcpu_count();
+    halted_.assign(count, 0);
+    uint64_t base = std::max(clock_at_stop_, VirtualClock::first_instruction_at(machine_.now()));
+    for (unsigned i = 0; i < count; ++i) {
+        halted_[i] = machine_.vcpu(i).cpu.events.halted;
+        base = std::max(base, machine_.vcpu(i).instructions_retired);
+    }
+    clock_base_ = base;
     started_ = std::chrono::steady_clock::now();
-    halted_ = vcpu.cpu.events.halted;
-    write_state(vcpu.cpu);
+    // The vCPU that ran last goes on (if it is halted, take_turns hands
+    // KVM's vCPU on at once, and a recording logs that switch).
+    turn_started_ = started_;
+    write_state(machine_.vcpu(current_).cpu);
 
     KickTimer timer;
     kick_ = &timer;
@@ -224,14 +234,16 @@ AcceleratorStop KvmAccelerator::run(const std::atomic<bool>* interrupt) {
     AcceleratorStop stop = run_loop(interrupt);
     complete_pending_exit();
     try {
+        VcpuState& vcpu = machine_.vcpu(current_);
         vcpu.cpu = read_state();
-        vcpu.cpu.events.halted = halted_ ? 1 : 0;
     } catch (const Error& e) {
         if (stop.kind == AcceleratorStop::Kind::StopRequested)
             throw;
         stop.message +=
             std::string(" (and the vCPU state could not be read back: ") + e.what() + ")";
     }
+    for (unsigned i = 0; i < count; ++i)
+        machine_.vcpu(i).cpu.events.halted = halted_[i];
     clock_at_stop_ = clock_count();
     if (completes_user_entries_ && machine_.log().enabled(LogLevel::Info)) {
         machine_.log().write(
@@ -260,9 +272,16 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
         if (!interrupt_in_flight_ && !nmi_in_flight_ &&
             (stop_requested_ || (interrupt && interrupt->load(std::memory_order_relaxed))))
             return {AcceleratorStop::Kind::StopRequested, {}};
-        machine_.advance_clock(0, clock_count());
-        if (machine_.take_apic_requests(0).nmi) {
-            halted_ = false;
+        const uint64_t now = clock_count();
+        for (unsigned i = 0; i < machine_.vcpu_count(); ++i)
+            machine_.advance_clock(i, now);
+        if (machine_.vcpu_count() > 1) {
+            AcceleratorStop stop;
+            if (!take_turns(stop))
+                return stop;
+        }
+        if (pending_nmi_.erase(current_) || machine_.take_apic_requests(current_).nmi) {
+            halted_[current_] = 0;
             if (completes_user_entries_) {
                 // Linux takes NMIs on an IST stack, which KVM cannot reach
                 // here (the TR base it is shown).
@@ -274,7 +293,7 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
                 nmi_in_flight_ = true;
             }
         }
-        if (halted_) {
+        if (halted_[current_]) {
             AcceleratorStop stop;
             if (!wait_while_halted(stop))
                 return stop;
@@ -288,6 +307,7 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
 
         run.immediate_exit = 0;
         arm_kick();
+        after_emulated_instruction_ = false;
         int r = ioctl(vcpu_->fd(), KVM_RUN, 0);
         // The guest may have run even when KVM_RUN says EINTR (a kick).
         state_written_ = false;
@@ -313,7 +333,7 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
             break;
         case KVM_EXIT_HLT:
             ++exits_.halts;
-            halted_ = true;
+            halted_[current_] = 1;
             break;
         case KVM_EXIT_IRQ_WINDOW_OPEN:
             ++exits_.interrupt_windows;
@@ -367,11 +387,107 @@ AcceleratorStop KvmAccelerator::run_loop(const std::atomic<bool>* interrupt) {
     }
 }
 
+std::optional<unsigned> KvmAccelerator::next_runnable() const {
+    const unsigned count = machine_.vcpu_count();
+    for (unsigned step = 1; step < count; ++step) {
+        const unsigned i = (current_ + step) % count;
+        // A halted vCPU with an interrupt for it wakes (it halted with IF
+        // set, or wait_while_halted would have said it never wakes).
+        const bool can_take = (machine_.vcpu(i).cpu.rflags & kRflagsIf) != 0;
+        if (!halted_[i] || pending_nmi_.count(i) || machine_.pending_interrupt(i, can_take))
+            return i;
+    }
+    return std::nullopt;
+}
+
+bool KvmAccelerator::take_turns(AcceleratorStop& stop) {
+    // INIT and STARTUP come only while Linux brings its CPUs up, which the
+    // emulator does before KVM takes over.
+    for (unsigned i = 0; i < machine_.vcpu_count(); ++i) {
+        if (i == current_)
+            continue;
+        ApicRequests requests = machine_.take_apic_requests(i);
+        if (requests.init || requests.startup_vector) {
+            stop = {AcceleratorStop::Kind::Unimplemented,
+                    "vCPU " + std::to_string(i) +
+                        " was sent INIT or STARTUP under KVM (CPU hotplug runs only in the "
+                        "emulator)"};
+            return false;
+        }
+        if (requests.nmi)
+            pending_nmi_.insert(i);
+    }
+    // Not right after an instruction krr's emulator executed for KVM (a
+    // trapped TSC read): on PVM the instruction before it ran in KVM's own
+    // emulator, which leaves flags the SDM calls undefined other than krr
+    // does (Linux's `ror $5` before the RDTSC of its stack offset mixing
+    // leaves OF set there), and a switch's position would compare them.
+    // Any other exit will do.
+    if (after_emulated_instruction_)
+        return true;
+    const auto elapsed = std::chrono::steady_clock::now() - turn_started_;
+    const bool turn_over = halted_[current_] || elapsed >= std::chrono::nanoseconds(kTurnNs) ||
+                           (pending_nmi_.count(current_) == 0 && !pending_nmi_.empty());
+    if (!turn_over)
+        return true;
+    std::optional<unsigned> next = next_runnable();
+    for (unsigned i : pending_nmi_)
+        if (i != current_)
+            next = i;
+    if (!next) {
+        turn_started_ = std::chrono::steady_clock::now();
+        return true;
+    }
+    // Not while KVM is delivering an event (an exception caught mid-way by
+    // a kick): the state cannot be read out then. The next exit will do.
+    complete_pending_exit();
+    kvm_vcpu_events events{};
+    kvm_ioctl(vcpu_->fd(), KVM_GET_VCPU_EVENTS, &events, "reading pending events");
+    if (events.exception.injected || events.exception.pending || events.interrupt.injected ||
+        events.nmi.injected)
+        return true;
+    // Nor in the half-done SYSCALL this PVM leaves (RIP on the LSTAR it is
+    // shown, at CPL 3): that state is no instruction boundary, and the
+    // fault it takes next brings it to complete_user_entry.
+    if (completes_user_entries_ && read_kvm_registers(vcpu_->fd()).regs.rip == kUnfetchableLstar)
+        return true;
+    switch_to(*next);
+    return true;
+}
+
+void KvmAccelerator::switch_to(unsigned next) {
+    complete_pending_exit();
+    VcpuState& from = machine_.vcpu(current_);
+    from.cpu = read_state();
+    from.cpu.events.halted = halted_[current_];
+    if (recording()) {
+        // A switch is an asynchronous input like an interrupt: pinned to
+        // the state the vCPU leaving has here. The record names the vCPU
+        // that runs next and its RIP, as the emulator's do; the address
+        // field carries the leaving vCPU's RIP, where its position is.
+        trace::StatePosition position = position_of(from.cpu);
+        const uint64_t leaving_rip = from.cpu.rip;
+        const uint64_t rf = from.cpu.rflags & kRflagsRf;
+        tsc_offsets_[current_] = recorded_tsc_offset_;
+        current_ = next;
+        log_input(trace::InputKind::VcpuSwitch, machine_.vcpu(next).cpu.rip, leaving_rip, 0, rf,
+                  std::move(position));
+        recorded_tsc_offset_ = tsc_offsets_[current_];
+    } else {
+        current_ = next;
+    }
+    ++exits_.vcpu_switches;
+    turn_started_ = std::chrono::steady_clock::now();
+    write_state(machine_.vcpu(current_).cpu);
+}
+
 bool KvmAccelerator::emulate_refused_instruction(AcceleratorStop& stop) {
+    // Not a place to switch vCPUs at (take_turns).
+    after_emulated_instruction_ = true;
     // KVM stopped before the instruction with nothing half done: take the
     // state out, let krr's emulator execute that one instruction (with any
     // exception it raises delivered through the guest's IDT), put it back.
-    VcpuState& vcpu = machine_.vcpu(0);
+    VcpuState& vcpu = machine_.vcpu(current_);
     vcpu.cpu = read_state();
     FallbackEnvironment environment(machine_, *this);
     // A fresh interpreter each time: KVM has changed memory behind the
@@ -393,7 +509,7 @@ bool KvmAccelerator::emulate_refused_instruction(AcceleratorStop& stop) {
     case StopReason::ExitRequested:
         break;
     case StopReason::Halted:
-        halted_ = true;
+        halted_[current_] = 1;
         vcpu.cpu.events.halted = 0;
         break;
     case StopReason::TripleFault:
@@ -425,7 +541,7 @@ KvmAccelerator::Delivery KvmAccelerator::deliver_in_emulator(bool nmi, Accelerat
     if (events.exception.injected || events.exception.pending || events.interrupt.injected ||
         events.nmi.injected)
         return Delivery::NotNow;
-    VcpuState& vcpu = machine_.vcpu(0);
+    VcpuState& vcpu = machine_.vcpu(current_);
     vcpu.cpu = read_state();
     if (!nmi && vcpu.cpu.events.interrupt_shadow)
         return Delivery::NotNow;
@@ -470,7 +586,7 @@ KvmAccelerator::Delivery KvmAccelerator::deliver_in_emulator(bool nmi, Accelerat
         interpreter.deliver_nmi();
     } else {
         ++exits_.injected_interrupts;
-        uint8_t vector = machine_.acknowledge_interrupt(0);
+        uint8_t vector = machine_.acknowledge_interrupt(current_);
         if (position)
             log_input(trace::InputKind::Interrupt, vcpu.cpu.rip, vector, 0,
                       vcpu.cpu.rflags & kRflagsRf, std::move(position));
@@ -488,7 +604,7 @@ KvmAccelerator::Delivery KvmAccelerator::deliver_in_emulator(bool nmi, Accelerat
 
 bool KvmAccelerator::complete_user_entry(AcceleratorStop& stop) {
     TimeSpent time(exits_.user_entry_ns);
-    VcpuState& vcpu = machine_.vcpu(0);
+    VcpuState& vcpu = machine_.vcpu(current_);
     vcpu.cpu = read_state();
     CpuState& cpu = vcpu.cpu;
     const bool user = (cpu.seg[CS].selector & 3) == 3;
@@ -554,7 +670,7 @@ bool KvmAccelerator::complete_user_entry(AcceleratorStop& stop) {
     case StopReason::ExitRequested:
         break;
     case StopReason::Halted:
-        halted_ = true;
+        halted_[current_] = 1;
         vcpu.cpu.events.halted = 0;
         break;
     case StopReason::TripleFault:
@@ -604,7 +720,7 @@ CpuState KvmAccelerator::read_state() {
 bool KvmAccelerator::inject_pending_interrupt(AcceleratorStop& stop) {
     kvm_run& run = vcpu_->run();
     run.request_interrupt_window = 0;
-    if (!machine_.pending_interrupt(0, true))
+    if (!machine_.pending_interrupt(current_, true))
         return true;
     if (completes_user_entries_) {
         // PVM is not given interrupts: from user mode it would stop at the
@@ -638,7 +754,7 @@ bool KvmAccelerator::inject_pending_interrupt(AcceleratorStop& stop) {
         rf = cpu.rflags & kRflagsRf;
         position = position_of(cpu);
     }
-    uint8_t vector = machine_.acknowledge_interrupt(0);
+    uint8_t vector = machine_.acknowledge_interrupt(current_);
     if (position)
         log_input(trace::InputKind::Interrupt, rip, vector, 0, rf, std::move(position));
     ++exits_.injected_interrupts;
@@ -651,13 +767,22 @@ bool KvmAccelerator::inject_pending_interrupt(AcceleratorStop& stop) {
 bool KvmAccelerator::wait_while_halted(AcceleratorStop& stop) {
     uint64_t rflags = read_kvm_registers(vcpu_->fd()).regs.rflags;
     if (!(rflags & kRflagsIf)) {
-        stop = {AcceleratorStop::Kind::HaltedForever, "the CPU halted with interrupts disabled"};
-        return false;
+        // Halted for good (an NMI aside); with several vCPUs, the others may
+        // still wake (take_turns then hands KVM's vCPU to them).
+        bool others_can_wake = false;
+        for (unsigned i = 0; i < machine_.vcpu_count(); ++i)
+            if (i != current_ && (!halted_[i] || (machine_.vcpu(i).cpu.rflags & kRflagsIf)))
+                others_can_wake = true;
+        if (!others_can_wake) {
+            stop = {AcceleratorStop::Kind::HaltedForever,
+                    "the CPU halted with interrupts disabled"};
+            return false;
+        }
     }
-    if (machine_.pending_interrupt(0, true)) {
+    if ((rflags & kRflagsIf) && machine_.pending_interrupt(current_, true)) {
         // HLT has retired and ended any interrupt shadow: the interrupt
         // can be taken now, and wakes the vCPU.
-        halted_ = false;
+        halted_[current_] = 0;
         if (completes_user_entries_)
             return deliver_in_emulator(false, stop) != Delivery::TripleFault;
         std::optional<trace::StatePosition> position;
@@ -668,7 +793,7 @@ bool KvmAccelerator::wait_while_halted(AcceleratorStop& stop) {
             rf = cpu.rflags & kRflagsRf;
             position = position_of(cpu);
         }
-        kvm_interrupt irq{machine_.acknowledge_interrupt(0)};
+        kvm_interrupt irq{machine_.acknowledge_interrupt(current_)};
         if (position)
             log_input(trace::InputKind::Interrupt, rip, irq.irq, 0, rf, std::move(position));
         kvm_ioctl(vcpu_->fd(), KVM_INTERRUPT, &irq, "injecting an interrupt");
@@ -710,13 +835,13 @@ void KvmAccelerator::handle_io() {
     // String I/O (INS/OUTS with REP) comes as `count` elements at once.
     for (uint32_t i = 0; i < io.count; ++i) {
         uint8_t* element = data + size_t(i) * io.size;
-        machine_.advance_clock(0, clock_count());
+        machine_.advance_clock(current_, clock_count());
         if (io.direction == KVM_EXIT_IO_OUT) {
             uint64_t value = 0;
             std::memcpy(&value, element, io.size);
-            machine_.io_write(0, io.port, io.size, value);
+            machine_.io_write(current_, io.port, io.size, value);
         } else {
-            uint64_t value = machine_.io_read(0, io.port, io.size);
+            uint64_t value = machine_.io_read(current_, io.port, io.size);
             std::memcpy(element, &value, io.size);
             if (recording())
                 log_input(trace::InputKind::PortRead, rip, io.port, io.size, value);
@@ -730,15 +855,15 @@ void KvmAccelerator::handle_mmio() {
     if (mmio.len == 0 || mmio.len > 8)
         throw Error("KVM: an MMIO access at " + hex(mmio.phys_addr),
                     std::to_string(mmio.len) + " bytes wide; the machine takes 1 to 8");
-    machine_.advance_clock(0, clock_count());
+    machine_.advance_clock(current_, clock_count());
     if (mmio.is_write) {
         ++exits_.mmio_writes;
         uint64_t value = 0;
         std::memcpy(&value, mmio.data, mmio.len);
-        machine_.mmio_write(0, mmio.phys_addr, mmio.len, value);
+        machine_.mmio_write(current_, mmio.phys_addr, mmio.len, value);
     } else {
         ++exits_.mmio_reads;
-        uint64_t value = machine_.mmio_read(0, mmio.phys_addr, mmio.len);
+        uint64_t value = machine_.mmio_read(current_, mmio.phys_addr, mmio.len);
         std::memcpy(mmio.data, &value, mmio.len);
         if (recording())
             log_input(trace::InputKind::MmioRead, read_kvm_registers(vcpu_->fd()).regs.rip,
@@ -782,7 +907,7 @@ void KvmAccelerator::handle_msr_access() {
 }
 
 void KvmAccelerator::arm_kick() {
-    uint64_t delay = kMaxSliceNs;
+    uint64_t delay = machine_.vcpu_count() > 1 ? kTurnNs : kMaxSliceNs;
     if (auto deadline = machine_.next_timer_deadline()) {
         uint64_t now = clock_count();
         uint64_t until =
@@ -807,7 +932,10 @@ void KvmAccelerator::start_recording(std::function<void(const trace::InputRecord
                                      std::vector<TrappedTscRead> tsc_reads) {
     GuestMemory& memory = machine_.memory();
     input_observer_ = std::move(observer);
-    recorded_tsc_offset_ = machine_.vcpu(0).cpu.msr.tsc_offset;
+    recorded_tsc_offset_ = machine_.vcpu(current_).cpu.msr.tsc_offset;
+    tsc_offsets_.clear();
+    for (unsigned i = 0; i < machine_.vcpu_count(); ++i)
+        tsc_offsets_.push_back(machine_.vcpu(i).cpu.msr.tsc_offset);
     // Positions hash the pages written since the previous one: KVM's dirty
     // log (what the guest and KVM wrote) and the pages krr's emulator wrote.
     vm_.map_memory(0, 0, memory.size(), memory.base(), true);
@@ -847,7 +975,7 @@ void KvmAccelerator::log_input(trace::InputKind kind, uint64_t rip, uint64_t add
                                uint64_t value, std::optional<trace::StatePosition> position) {
     trace::InputRecord record;
     record.kind = static_cast<uint8_t>(kind);
-    record.vcpu = 0;
+    record.vcpu = current_;
     record.instruction_count = trace::kUnresolvedCount;
     record.rip = rip;
     record.address = address;
@@ -899,7 +1027,7 @@ trace::StatePosition KvmAccelerator::position_of(const CpuState& cpu) {
 }
 
 trace::StatePosition KvmAccelerator::position_now() {
-    return position_of(machine_.vcpu(0).cpu);
+    return position_of(machine_.vcpu(current_).cpu);
 }
 
 uint64_t KvmAccelerator::answer_tsc_read(uint64_t rip) {

@@ -78,6 +78,8 @@ struct KvmExitCounts {
     // found at the next exit (docs/kvm.md, "Known problems").
     uint64_t lost_int3_completed = 0;
     uint64_t interrupts_delivered = 0;
+    // Several vCPUs: the times KVM's vCPU changed hands (see take_turns).
+    uint64_t vcpu_switches = 0;
     // Host time spent completing and delivering those (reading the state,
     // the emulator, writing it back), in nanoseconds.
     uint64_t user_entry_ns = 0;
@@ -115,6 +117,10 @@ public:
     // and stores the state back into the machine (so the emulator can
     // continue from it). `interrupt` is polled at least every 10 ms.
     AcceleratorStop run(const std::atomic<bool>* interrupt);
+
+    // The vCPU to go on with (the emulator's current one at the handover).
+    void set_current_vcpu(unsigned vcpu) { current_ = vcpu; }
+    unsigned current_vcpu() const { return current_; }
 
     // Ask run() to return at the next exit. For device callbacks (power
     // off) on the vCPU's own thread; other threads use run()'s `interrupt`.
@@ -160,6 +166,13 @@ private:
     // The vCPU's state to and from KVM, with the TR base KVM is shown.
     void write_state(const CpuState& cpu);
     CpuState read_state();
+    // Several vCPUs take turns on KVM's one vCPU (docs/smp.md, "Under
+    // KVM"): at the top of each loop, hand it to the next vCPU that can run
+    // once the running one has halted or had its turn. False (with `stop`
+    // set) for what cannot happen under KVM (INIT, STARTUP).
+    bool take_turns(AcceleratorStop& stop);
+    std::optional<unsigned> next_runnable() const;
+    void switch_to(unsigned next);
     // One step of waiting in HLT: inject what woke it, or sleep towards the
     // next device deadline. False (with `stop` set) when nothing can wake it.
     bool wait_while_halted(AcceleratorStop& stop);
@@ -196,7 +209,18 @@ private:
     bool stop_requested_ = false;
     // The user-mode INT3 krr completed last (PVM: see deliver_in_emulator).
     uint64_t completed_user_int3_ = ~0ULL;
-    bool halted_ = false;
+    // Per vCPU: halted (HLT retired, no interrupt taken since).
+    std::vector<uint8_t> halted_;
+    // The vCPU KVM's one vCPU is running now, and since when.
+    unsigned current_ = 0;
+    std::chrono::steady_clock::time_point turn_started_;
+    // The last exit was an instruction krr's emulator executed (take_turns).
+    bool after_emulated_instruction_ = false;
+    // NMIs sent to vCPUs that are not running (they run next).
+    std::set<unsigned> pending_nmi_;
+    // Recording: each vCPU's TSC offset (recorded_tsc_offset_ is the
+    // running one's).
+    std::vector<uint64_t> tsc_offsets_;
     // An interrupt (its vector) or an NMI was handed to KVM and no guest
     // entry has delivered it yet.
     std::optional<uint8_t> interrupt_in_flight_;

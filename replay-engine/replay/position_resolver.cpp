@@ -70,11 +70,12 @@ public:
     Resolver(const std::string& path, const ResolveOptions& options)
         : path_(path), options_(options), trace_(path), memory_(trace_.metadata().memory_size) {
         trace::LoadedSnapshot snapshot = trace_.load_snapshot(memory_);
-        if (snapshot.vcpus.size() != 1) {
-            throw Error("resolving " + path, "recordings under KVM have one vCPU; this one has " +
-                                                 std::to_string(snapshot.vcpus.size()));
+        if (snapshot.vcpus.empty()) {
+            throw Error("resolving " + path, "the snapshot has no vCPU");
         }
-        vcpu_ = snapshot.vcpus[0];
+        vcpus_ = snapshot.vcpus;
+        deliveries_.assign(vcpus_.size(), 0);
+        last_retired_rips_.assign(vcpus_.size(), Interpreter::kNoRip);
         trace::LogReader log = trace_.log();
         while (auto record = log.next()) {
             records_.push_back(std::move(*record));
@@ -88,15 +89,20 @@ public:
         }
         total_ = trace::unresolved_records(records_);
         environment_.emplace(*this);
-        interpreter_.emplace(vcpu_, memory_, *environment_, trace_.metadata().cpuid);
         for (const trace::DeviceState& device : snapshot.devices) {
             if (device.name == kEmulatorClockDevice) {
-                trace::EmulatorClockState clock =
-                    trace::decode_emulator_clock(device.data, 1, "the emulator clock in " + path);
-                interpreter_->set_position_detail(clock.vcpus[0].deliveries,
-                                                  clock.vcpus[0].last_retired_rip);
+                trace::EmulatorClockState clock = trace::decode_emulator_clock(
+                    device.data, vcpus_.size(), "the emulator clock in " + path);
+                current_ = clock.current;
+                for (size_t i = 0; i < vcpus_.size(); ++i) {
+                    deliveries_[i] = clock.vcpus[i].deliveries;
+                    last_retired_rips_[i] = clock.vcpus[i].last_retired_rip;
+                }
             }
         }
+        interpreter_.emplace(vcpus_[current_], memory_, *environment_, trace_.metadata().cpuid);
+        interpreter_->kernel_rotates_write_overflow = trace_.metadata().kvm_flavor == "pvm";
+        interpreter_->set_position_detail(deliveries_[current_], last_retired_rips_[current_]);
     }
 
     uint64_t total() const { return total_; }
@@ -117,10 +123,19 @@ public:
                                                           ") has no position to find");
                 }
                 trace::InputRecord input = *in;
-                find(*input.position, input.rip, describe(input));
+                // A switch's position is the leaving vCPU's, at the RIP its
+                // address field carries (its rip is the arriving one's).
+                const bool is_switch =
+                    input.kind == static_cast<uint8_t>(trace::InputKind::VcpuSwitch);
+                find(*input.position, is_switch ? input.address : input.rip, describe(input),
+                     is_switch);
                 place(next_++);
                 ++result.positions;
-                deliver(input);
+                if (is_switch) {
+                    switch_to(input);
+                } else {
+                    deliver(input);
+                }
             } else if (const auto* end = std::get_if<trace::RecordEnd>(&r)) {
                 if (end->position) {
                     trace::StatePosition position = *end->position;
@@ -185,7 +200,7 @@ public:
             place(next_++);
         }
         std::string made =
-            trace::input_kind_name(static_cast<uint8_t>(kind)) + " at RIP " + hex(vcpu_.cpu.rip) +
+            trace::input_kind_name(static_cast<uint8_t>(kind)) + " at RIP " + hex(vcpu().cpu.rip) +
             (kind == trace::InputKind::Rdtsc ? std::string() : " of " + hex(address));
         const auto* in =
             next_ < records_.size() ? std::get_if<trace::InputRecord>(&records_[next_]) : nullptr;
@@ -197,7 +212,7 @@ public:
                                         : std::string()));
         }
         if (in->kind != static_cast<uint8_t>(kind) || in->address != address ||
-            (kind != trace::InputKind::Rdtsc && in->size != size) || in->rip != vcpu_.cpu.rip) {
+            (kind != trace::InputKind::Rdtsc && in->size != size) || in->rip != vcpu().cpu.rip) {
             throw Error("resolving " + path_,
                         "the emulator made a " + made + " at instruction " + std::to_string(now()) +
                             " where the log's input #" + std::to_string(input_number()) + " is a " +
@@ -209,7 +224,31 @@ public:
     }
 
 private:
-    uint64_t now() const { return vcpu_.instructions_retired; }
+    // The machine's count: every vCPU's retired instructions (the count a
+    // recording with several vCPUs pins its records to).
+    uint64_t now() const {
+        uint64_t total = 0;
+        for (const VcpuState& v : vcpus_) {
+            total += v.instructions_retired;
+        }
+        return total;
+    }
+    VcpuState& vcpu() { return vcpus_[current_]; }
+
+    // A switch, found: the vCPU leaving keeps its place (and the resume
+    // flag KVM had for it); the one named runs from now on.
+    void switch_to(const trace::InputRecord& input) {
+        if (input.vcpu >= vcpus_.size()) {
+            throw Error("resolving " + path_, "a switch to vCPU " + std::to_string(input.vcpu) +
+                                                  " of " + std::to_string(vcpus_.size()));
+        }
+        apply_recorded_resume_flag(vcpu().cpu, input);
+        deliveries_[current_] = interpreter_->deliveries_since_retire();
+        last_retired_rips_[current_] = interpreter_->last_retired_rip();
+        current_ = input.vcpu;
+        interpreter_->switch_vcpu(vcpus_[current_], deliveries_[current_],
+                                  last_retired_rips_[current_]);
+    }
 
     uint64_t input_number() const {
         uint64_t n = 0;
@@ -243,7 +282,7 @@ private:
     void consume_synchronous_inputs_to_next_position() {
         const uint64_t limit = now() + options_.max_instructions_per_position;
         while (next_ < records_.size() && is_synchronous_record(records_[next_])) {
-            StopReason r = interpreter_->run(now() + 1);
+            StopReason r = interpreter_->run(vcpu().instructions_retired + 1);
             if (r == StopReason::ReachedTarget || r == StopReason::ExitRequested) {
                 if (now() >= limit) {
                     throw Error("resolving " + path_,
@@ -268,14 +307,14 @@ private:
     }
 
     bool matches(const trace::StatePosition& position) {
-        if (!registers_match(vcpu_.cpu, position)) {
+        if (!registers_match(vcpu().cpu, position)) {
             note_closest(position);
             return false;
         }
         ++register_matches_;
         // The page tables the recorder knew at this position: those of
         // every earlier position and this one's (see KvmAccelerator).
-        std::vector<uint64_t> tables = page_table_pages(memory_, vcpu_.cpu.cr3);
+        std::vector<uint64_t> tables = page_table_pages(memory_, vcpu().cpu.cr3);
         std::vector<uint64_t> known;
         std::set_union(page_tables_.begin(), page_tables_.end(), tables.begin(), tables.end(),
                        std::back_inserter(known));
@@ -294,16 +333,16 @@ private:
         std::string differences;
         int count = 0;
         for (size_t i = 0; i < position.gpr.size(); ++i) {
-            if (vcpu_.cpu.gpr[i] != position.gpr[i]) {
+            if (vcpu().cpu.gpr[i] != position.gpr[i]) {
                 ++count;
                 differences += std::string(" ") + kNames[i] + " " + hex(position.gpr[i]) +
-                               " (emulator " + hex(vcpu_.cpu.gpr[i]) + ")";
+                               " (emulator " + hex(vcpu().cpu.gpr[i]) + ")";
             }
         }
-        if ((vcpu_.cpu.rflags & ~kRf) != position.rflags) {
+        if ((vcpu().cpu.rflags & ~kRf) != position.rflags) {
             ++count;
             differences += " rflags " + hex(position.rflags) + " (emulator " +
-                           hex(vcpu_.cpu.rflags & ~kRf) + ")";
+                           hex(vcpu().cpu.rflags & ~kRf) + ")";
         }
         if (closest_differences_.empty() || count < closest_count_) {
             closest_count_ = count;
@@ -324,14 +363,14 @@ private:
     // that RIP the emulator runs to a breakpoint on it; there it steps one
     // instruction (or REP iteration) at a time, comparing at each.
     void find(const trace::StatePosition& position, std::optional<uint64_t> rip,
-              const std::string& what) {
+              const std::string& what, bool switching = false) {
         const uint64_t limit = now() + options_.max_instructions_per_position;
         const uint64_t target_rip = rip ? *rip : end_rip(position);
         std::vector<uint64_t> breakpoints{target_rip};
         // A REP string instruction there may be left mid-way: step through
         // its iterations. Elsewhere, after the first visits (kept for the
         // report), the emulator stops only where the registers match.
-        const bool rep_target = rep_string_length(*interpreter_, vcpu_.cpu, target_rip) != 0;
+        const bool rep_target = rep_string_length(*interpreter_, vcpu().cpu, target_rip) != 0;
         uint64_t unfiltered_visits = 1000;
         struct Searching {
             Resolver& self;
@@ -343,21 +382,26 @@ private:
         register_matches_ = 0;
         closest_differences_.clear();
         for (;;) {
-            if (stepped_from_target_ && vcpu_.cpu.rip != target_rip) {
+            if (stepped_from_target_ && vcpu().cpu.rip != target_rip) {
                 // Just past the instruction at the position's RIP: a REP
                 // the recording's KVM left with RIP on it?
-                const uint64_t past = vcpu_.cpu.rip;
-                if (rewind_to_finished_rep(*interpreter_, vcpu_.cpu, target_rip)) {
+                const uint64_t past = vcpu().cpu.rip;
+                if (rewind_to_finished_rep(*interpreter_, vcpu().cpu, target_rip)) {
                     if (matches(position)) {
                         return;
                     }
-                    vcpu_.cpu.rip = past;
+                    vcpu().cpu.rip = past;
                 }
             }
             stepped_from_target_ = false;
-            rip_visits_ += vcpu_.cpu.rip == target_rip ? 1 : 0;
-            if (vcpu_.cpu.rip == target_rip && matches(position)) {
-                if (interpreter_->deliveries_since_retire() != 0) {
+            rip_visits_ += vcpu().cpu.rip == target_rip ? 1 : 0;
+            if (vcpu().cpu.rip == target_rip && matches(position)) {
+                // A switch may come just after KVM delivered an exception:
+                // replay switches before the faulting instruction instead,
+                // which the vCPU executes (and faults on) when it runs
+                // again; nothing the other vCPUs do sees the difference
+                // (the frame is on its own stack).
+                if (interpreter_->deliveries_since_retire() != 0 && !switching) {
                     throw Error("resolving " + path_,
                                 what + " is at instruction " + std::to_string(now()) +
                                     " after an exception was delivered there; replay "
@@ -372,24 +416,26 @@ private:
                                 " instructions of the previous input (the emulator and the "
                                 "recording differ before it)" +
                                 search_summary() + "; at instruction " + std::to_string(now()) +
-                                ", RIP " + hex(vcpu_.cpu.rip));
+                                ", RIP " + hex(vcpu().cpu.rip));
             }
             StopReason r;
-            if (vcpu_.cpu.rip == target_rip) {
+            if (vcpu().cpu.rip == target_rip) {
                 ++near_misses_;
                 unfiltered_visits -= unfiltered_visits ? 1 : 0;
             }
-            if (vcpu_.cpu.rip == target_rip && rep_target) {
+            if (vcpu().cpu.rip == target_rip && rep_target) {
                 stepped_from_target_ = true;
-                r = interpreter_->run(now() + 1); // one iteration
+                r = interpreter_->run(vcpu().instructions_retired + 1); // one iteration
             } else {
                 RunControl control;
                 control.breakpoints = &breakpoints;
-                control.skip_breakpoint_at_start = vcpu_.cpu.rip == target_rip;
+                control.skip_breakpoint_at_start = vcpu().cpu.rip == target_rip;
                 if (!unfiltered_visits) {
                     control.breakpoint_registers = &position.gpr;
                 }
-                r = interpreter_->run(limit, control);
+                // The interpreter counts the running vCPU's instructions;
+                // `limit` is the machine's count.
+                r = interpreter_->run(vcpu().instructions_retired + (limit - now()), control);
             }
             switch (r) {
             case StopReason::ReachedTarget:
@@ -397,12 +443,12 @@ private:
             case StopReason::Breakpoint:
                 continue;
             case StopReason::Halted:
-                if (vcpu_.cpu.rip == target_rip && matches(position)) {
+                if (vcpu().cpu.rip == target_rip && matches(position)) {
                     return;
                 }
                 throw Error("resolving " + path_, "the emulator halted at instruction " +
                                                       std::to_string(now()) + ", RIP " +
-                                                      hex(vcpu_.cpu.rip) + ", before reaching " +
+                                                      hex(vcpu().cpu.rip) + ", before reaching " +
                                                       what + search_summary());
             default:
                 fail_run(r, what);
@@ -427,12 +473,17 @@ private:
         throw Error("resolving " + path_,
                     std::string("the emulator stopped (") + stop_reason_name(r) +
                         ") at instruction " + std::to_string(now()) + ", RIP " +
-                        hex(vcpu_.cpu.rip) + ", before reaching " + what +
+                        hex(vcpu().cpu.rip) + ", before reaching " + what +
                         (interpreter_->error().empty() ? "" : ": " + interpreter_->error()));
     }
 
     void deliver(const trace::InputRecord& input) {
-        apply_recorded_resume_flag(vcpu_.cpu, input);
+        if (input.vcpu != current_) {
+            throw Error("resolving " + path_, describe(input) + " is for vCPU " +
+                                                  std::to_string(input.vcpu) + " while vCPU " +
+                                                  std::to_string(current_) + " runs");
+        }
+        apply_recorded_resume_flag(vcpu().cpu, input);
         switch (static_cast<trace::InputKind>(input.kind)) {
         case trace::InputKind::Interrupt:
             interpreter_->deliver_external_interrupt(static_cast<uint8_t>(input.address));
@@ -455,7 +506,11 @@ private:
     ResolveOptions options_;
     trace::TraceReader trace_;
     GuestMemory memory_;
-    VcpuState vcpu_;
+    std::vector<VcpuState> vcpus_;
+    unsigned current_ = 0;
+    // The position detail of each vCPU not running (Interpreter::switch_vcpu).
+    std::vector<uint32_t> deliveries_;
+    std::vector<uint64_t> last_retired_rips_;
     std::vector<trace::LogRecord> records_;
     std::vector<uint64_t> counts_;
     std::vector<size_t> pending_hashes_;

@@ -418,6 +418,7 @@ ReplaySession::Impl::Impl(const std::string& path, ReplaySessionOptions options)
     environment_ = std::make_unique<SessionEnvironment>(*this);
     interpreter_ =
         std::make_unique<Interpreter>(vcpu(), memory_, *environment_, trace_.metadata().cpuid);
+    interpreter_->kernel_rotates_write_overflow = trace_.metadata().kvm_flavor == "pvm";
     interpreter_->set_position_detail(cursor_.deliveries[cursor_.current],
                                       cursor_.last_retired_rips[cursor_.current]);
     try {
@@ -740,10 +741,10 @@ void ReplaySession::Impl::check_state(const trace::StateHashRecord& h) {
         return;
     }
     std::vector<uint64_t> pages = page_hashes(memory_);
-    // A recording under KVM does not know the emulator's count: its hash
-    // leaves the count out (one vCPU: TraceRecorder::finish).
-    const bool without_count = recorded_under_kvm_ && vcpus_.size() == 1;
-    bool registers_equal = (without_count ? register_hash_without_count(vcpus_[0])
+    // A recording under KVM does not know the emulator's counts: its hash
+    // leaves them out (TraceRecorder::finish).
+    const bool without_count = recorded_under_kvm_;
+    bool registers_equal = (without_count ? machine_register_hash_without_counts(vcpus_)
                                           : machine_register_hash(vcpus_)) == h.register_hash;
     bool memory_equal = memory_hash(pages) == h.memory_hash;
     if (registers_equal && memory_equal) {
@@ -831,11 +832,22 @@ bool ReplaySession::Impl::advance(const TimelinePosition& target, DebugRun* debu
                 throw Divergence{what + " is for vCPU " + std::to_string(input.vcpu) +
                                  " but vCPU " + std::to_string(cursor_.current) + " executes"};
             }
-            if (recorded_under_kvm_ && input.position && input.rip != vcpu().cpu.rip) {
-                // The resolve pass found it so (rewind_to_finished_rep).
-                rewind_to_finished_rep(*interpreter_, vcpu().cpu, input.rip);
+            if (recorded_under_kvm_ && input.position) {
+                // The resolve pass found it so (rewind_to_finished_rep). A
+                // switch's position is the leaving vCPU's, at the RIP in
+                // its address field.
+                const uint64_t at =
+                    kind == trace::InputKind::VcpuSwitch ? input.address : input.rip;
+                if (at != vcpu().cpu.rip) {
+                    rewind_to_finished_rep(*interpreter_, vcpu().cpu, at);
+                }
             }
-            if (kind != trace::InputKind::ClockSkip && input.rip != vcpus_[input.vcpu].cpu.rip) {
+            // Under KVM a switch's rip is where the arriving vCPU was when
+            // it left; replay may have it before the instruction whose
+            // exception KVM had delivered then (see the resolver).
+            const bool kvm_switch = kind == trace::InputKind::VcpuSwitch && input.position;
+            if (kind != trace::InputKind::ClockSkip && !kvm_switch &&
+                input.rip != vcpus_[input.vcpu].cpu.rip) {
                 throw Divergence{what + " expected RIP " + hex(input.rip) +
                                  " but the replay is at " + hex(vcpus_[input.vcpu].cpu.rip)};
             }
@@ -863,6 +875,8 @@ bool ReplaySession::Impl::advance(const TimelinePosition& target, DebugRun* debu
                 cursor_.skipped[input.vcpu] += input.value;
                 break;
             case trace::InputKind::VcpuSwitch:
+                // Under KVM the leaving vCPU's resume flag is in the record.
+                apply_recorded_resume_flag(vcpu().cpu, input);
                 switch_to_vcpu(input.vcpu);
                 break;
             case trace::InputKind::VcpuInit:
