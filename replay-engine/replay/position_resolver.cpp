@@ -430,7 +430,12 @@ private:
                 RunControl control;
                 control.breakpoints = &breakpoints;
                 control.skip_breakpoint_at_start = vcpu().cpu.rip == target_rip;
-                if (!unfiltered_visits) {
+                // Not for a REP string instruction: the position may be
+                // part-way through it, or past its last iteration with RIP
+                // left on it, where RCX, RSI and RDI differ from the first
+                // iteration's, at which a filtered breakpoint would never
+                // stop (each arrival is then stepped through instead).
+                if (!unfiltered_visits && !rep_target) {
                     control.breakpoint_registers = &position.gpr;
                 }
                 // The interpreter counts the running vCPU's instructions;

@@ -5,15 +5,17 @@
 # vCPU's state and found again by the resolve pass. The workload is the
 # emulator test's (smp_race_workload.c: threads pinned to each CPU racing
 # on memory, a futex lock, a pipe, a descriptor closed under a reader).
-# Each of COUNT recordings must replay with --verify (every vCPU's
-# registers and memory at the end, the console) and print the recorded
-# outcome; the counters must have run on both CPUs; and the trace must hold
-# vCPU switches. Without a writable /dev/kvm it says so and fails.
-# Usage: smp_record_kvm_test.sh KRR WORKLOAD COUNT
+# COUNT recordings with --smp 2 and COUNT4 with --smp 4: each must replay
+# with --verify (every vCPU's registers and memory at the end, the console)
+# and print the recorded outcome; the counters must have run on every CPU;
+# and the trace must hold vCPU switches. Without a writable /dev/kvm it says
+# so and fails.
+# Usage: smp_record_kvm_test.sh KRR WORKLOAD COUNT COUNT4
 set -u
 krr="$1"
 workload="$2"
 count="$3"
+count4="$4"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -25,42 +27,49 @@ if [ ! -w /dev/kvm ]; then
     exit 1
 fi
 
-verified=0
-for i in $(seq 1 "$count"); do
-    trace="$work/kvm-smp2-$i"
-    start=$(date +%s.%N)
-    "$krr" record --smp 2 --accel kvm -o "$trace" --file "$workload:/smp_race" \
-        -- /smp_race >"$work/rec.out" 2>"$work/rec.err"
-    rc=$?
-    record_seconds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
-    recorded=$(tr -d '\r' <"$work/rec.out" | grep '^outcome: ')
-    cpus=$(tr -d '\r' <"$work/rec.out" | sed -n 's/^counters ran on cpus: //p' | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//')
-    if [ $rc -ne 0 ] || [ -z "$recorded" ]; then
-        fail "recording $i: record exited $rc: $(tail -n 3 "$work/rec.out" "$work/rec.err")"
-        continue
-    fi
-    if [ "$cpus" != "0 1" ]; then
-        fail "recording $i: the counters ran on CPUs '$cpus', not '0 1'"
-    fi
-    switches=$("$krr" info --inputs "$trace" 2>/dev/null | grep -c "vcpu-switch")
-    start=$(date +%s.%N)
-    "$krr" replay --verify "$trace" >"$work/rep.out" 2>"$work/rep.err"
-    rc=$?
-    replay_seconds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
-    replayed=$(tr -d '\r' <"$work/rep.out" | grep '^outcome: ')
-    if [ $rc -eq 0 ] && grep -q "state hashes verified" "$work/rep.err" &&
-        [ "$replayed" = "$recorded" ] && [ "$switches" -gt 0 ]; then
-        verified=$((verified + 1))
-        pass "recording $i: $switches vCPU switches; recorded in $record_seconds s, resolved and replayed verified in $replay_seconds s: $recorded"
+record_and_replay() { # N COUNT
+    local n="$1" total="$2" verified=0 i
+    local expected_cpus
+    expected_cpus=$(seq -s ' ' 0 $((n - 1)))
+    for i in $(seq 1 "$total"); do
+        trace="$work/kvm-smp$n-$i"
+        start=$(date +%s.%N)
+        "$krr" record --smp "$n" --accel kvm -o "$trace" --file "$workload:/smp_race" \
+            -- /smp_race >"$work/rec.out" 2>"$work/rec.err"
+        rc=$?
+        record_seconds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
+        recorded=$(tr -d '\r' <"$work/rec.out" | grep '^outcome: ')
+        cpus=$(tr -d '\r' <"$work/rec.out" | sed -n 's/^counters ran on cpus: //p' | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//')
+        if [ $rc -ne 0 ] || [ -z "$recorded" ]; then
+            fail "--smp $n recording $i: record exited $rc: $(tail -n 3 "$work/rec.out" "$work/rec.err")"
+            continue
+        fi
+        if [ "$cpus" != "$expected_cpus" ]; then
+            fail "--smp $n recording $i: the counters ran on CPUs '$cpus', not '$expected_cpus'"
+        fi
+        switches=$("$krr" info --inputs "$trace" 2>/dev/null | grep -c "vcpu-switch")
+        start=$(date +%s.%N)
+        "$krr" replay --verify "$trace" >"$work/rep.out" 2>"$work/rep.err"
+        rc=$?
+        replay_seconds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
+        replayed=$(tr -d '\r' <"$work/rep.out" | grep '^outcome: ')
+        if [ $rc -eq 0 ] && grep -q "state hashes verified" "$work/rep.err" &&
+            [ "$replayed" = "$recorded" ] && [ "$switches" -gt 0 ]; then
+            verified=$((verified + 1))
+            pass "--smp $n recording $i: $switches vCPU switches; recorded in $record_seconds s, resolved and replayed verified in $replay_seconds s: $recorded"
+        else
+            fail "--smp $n recording $i: replay (rc $rc, $switches switches): $(tail -n 3 "$work/rep.err"); recorded '$recorded', replayed '$replayed'"
+        fi
+    done
+    if [ "$verified" -eq "$total" ]; then
+        pass "--smp $n --accel kvm: $verified of $total recordings replayed verified with the recorded outcome"
     else
-        fail "recording $i: replay (rc $rc, $switches switches): $(tail -n 3 "$work/rep.err"); recorded '$recorded', replayed '$replayed'"
+        fail "--smp $n --accel kvm: only $verified of $total recordings replayed verified"
     fi
-done
-if [ "$verified" -eq "$count" ]; then
-    pass "--smp 2 --accel kvm: $verified of $count recordings replayed verified with the recorded outcome"
-else
-    fail "--smp 2 --accel kvm: only $verified of $count recordings replayed verified"
-fi
+}
+
+record_and_replay 2 "$count"
+record_and_replay 4 "$count4"
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]
