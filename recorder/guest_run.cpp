@@ -135,7 +135,8 @@ trace::TraceMetadata trace_metadata(const GuestRunOptions& options, const Machin
     return m;
 }
 
-// The guest's TSC reads to trap while recording under KVM, found in its
+// The guest's TSC reads to trap while recording under KVM (and the CPUIDs
+// and FXSAVEs this PVM gets wrong, tsc_read_sites.h), found in its
 // text through `symbols_path` (System.map format) and the page tables at
 // `cr3`. Throws krr::Error when the map cannot be read.
 std::vector<TrappedTscRead> tsc_reads_to_trap(const GuestMemory& memory, uint64_t cr3,
@@ -143,7 +144,7 @@ std::vector<TrappedTscRead> tsc_reads_to_trap(const GuestMemory& memory, uint64_
     SymbolTable symbols = SymbolTable::load(symbols_path);
     TscReadScan scan = find_tsc_read_sites(memory, cr3, symbols);
     std::vector<TrappedTscRead> traps;
-    for (const auto* sites : {&scan.sites, &scan.cpuid_sites}) {
+    for (const auto* sites : {&scan.sites, &scan.cpuid_sites, &scan.fxsave_sites}) {
         for (const TscReadSite& site : *sites) {
             TrappedTscRead t;
             t.rip = site.virtual_address;
@@ -156,8 +157,9 @@ std::vector<TrappedTscRead> tsc_reads_to_trap(const GuestMemory& memory, uint64_
     }
     if (log.enabled(LogLevel::Info)) {
         log.write(LogLevel::Info, "recording under KVM: " + std::to_string(scan.sites.size()) +
-                                      " TSC reads and " + std::to_string(scan.cpuid_sites.size()) +
-                                      " CPUIDs trapped (" +
+                                      " TSC reads, " + std::to_string(scan.cpuid_sites.size()) +
+                                      " CPUIDs and " + std::to_string(scan.fxsave_sites.size()) +
+                                      " FXSAVEs trapped (" +
                                       std::to_string(scan.instructions_decoded) +
                                       " instructions of " + std::to_string(scan.symbols_scanned) +
                                       " text symbols decoded from " + symbols_path + ")");

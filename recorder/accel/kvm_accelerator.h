@@ -74,9 +74,9 @@ struct KvmExitCounts {
     // interrupts and NMIs krr delivered itself at an exit.
     uint64_t syscalls_completed = 0;
     uint64_t exceptions_delivered = 0;
-    // Of those: user-mode INT3s this PVM stepped over without stopping,
-    // found at the next exit (docs/kvm.md, "Known problems").
-    uint64_t lost_int3_completed = 0;
+    // Of those: traps from user mode (INT3, INT1) whose delivery a kick
+    // cancelled, found at that kick (complete_dropped_user_trap).
+    uint64_t dropped_traps_completed = 0;
     uint64_t interrupts_delivered = 0;
     // Several vCPUs: the times KVM's vCPU changed hands (see take_turns).
     uint64_t vcpu_switches = 0;
@@ -159,6 +159,9 @@ private:
     // KVM gave up on (the half-done SYSCALL, or the faulting instruction)
     // in krr's emulator. False (with `stop` set) for a real triple fault.
     bool complete_user_entry(AcceleratorStop& stop);
+    // After a kick on PVM: completes a trap from user mode whose delivery
+    // the kick cancelled and KVM forgot. False (with `stop` set) as above.
+    bool complete_dropped_user_trap(AcceleratorStop& stop);
     // On PVM: delivers the machine's pending interrupt (or an NMI) with
     // krr's emulator when the guest can take it now.
     enum class Delivery { Delivered, NotNow, TripleFault };
@@ -207,8 +210,6 @@ private:
     CpuidTable cpuid_;
     KvmExitCounts exits_;
     bool stop_requested_ = false;
-    // The user-mode INT3 krr completed last (PVM: see deliver_in_emulator).
-    uint64_t completed_user_int3_ = ~0ULL;
     // Per vCPU: halted (HLT retired, no interrupt taken since).
     std::vector<uint8_t> halted_;
     // The vCPU KVM's one vCPU is running now, and since when.

@@ -132,12 +132,12 @@ RangeEnd scan_range(GuestCodeReader& reader, uint64_t begin, uint64_t end, TscRe
             site.length = decoded.instruction.length;
             site.rdtscp = opcode == cpu::OpcodeId::RDTSCP;
             scan.sites.push_back(site);
-        } else if (opcode == cpu::OpcodeId::CPUID) {
+        } else if (opcode == cpu::OpcodeId::CPUID || opcode == cpu::OpcodeId::FXSAVE_M) {
             TscReadSite site;
             site.virtual_address = address;
             site.physical_address = reader.physical(address).value_or(0);
             site.length = decoded.instruction.length;
-            scan.cpuid_sites.push_back(site);
+            (opcode == cpu::OpcodeId::CPUID ? scan.cpuid_sites : scan.fxsave_sites).push_back(site);
         }
         const uint64_t next = address + decoded.instruction.length;
         if (next < address) {
@@ -206,7 +206,7 @@ TscReadScan find_tsc_read_sites(const GuestMemory& memory, uint64_t cr3,
         }
     }
 
-    for (std::vector<TscReadSite>* sites : {&scan.sites, &scan.cpuid_sites}) {
+    for (std::vector<TscReadSite>* sites : {&scan.sites, &scan.cpuid_sites, &scan.fxsave_sites}) {
         std::sort(sites->begin(), sites->end(), [](const TscReadSite& a, const TscReadSite& b) {
             return a.virtual_address < b.virtual_address;
         });

@@ -32,6 +32,11 @@ struct TscReadScan {
     // answer CPUID in the guest's kernel with the host's features (this
     // host's PVM does), so the recorder traps these too.
     std::vector<TscReadSite> cpuid_sites;
+    // FXSAVE instructions (fxsave, fxsave64), likewise: this host's PVM,
+    // executing one in the guest's kernel, leaves bytes 416-463 of the area
+    // zero where the CPU leaves what was there (docs/kvm.md), and Linux
+    // writes a signal frame's FPU image with it; the recorder traps these too.
+    std::vector<TscReadSite> fxsave_sites;
     // Text ranges considered (distinct start addresses), unmapped ones included.
     uint64_t symbols_scanned = 0;
     uint64_t instructions_decoded = 0;

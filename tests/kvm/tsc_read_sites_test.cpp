@@ -44,9 +44,10 @@ std::vector<uint8_t> snapshot(const GuestMemory& memory) {
     return std::vector<uint8_t>(memory.base(), memory.base() + memory.size());
 }
 
-// The addresses objdump disassembles as rdtsc or rdtscp, in [low, high).
-std::set<uint64_t> objdump_tsc_reads(const std::string& elf_path, const std::string& section,
-                                     uint64_t low, uint64_t high) {
+// The addresses objdump disassembles as one of `mnemonics`, in [low, high).
+std::set<uint64_t> objdump_addresses(const std::string& elf_path, const std::string& section,
+                                     uint64_t low, uint64_t high,
+                                     const std::set<std::string>& mnemonics) {
     const std::string command =
         std::string(KRR_OBJDUMP) + " -d --no-show-raw-insn -j " + section + " " + elf_path;
     std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
@@ -65,7 +66,7 @@ std::set<uint64_t> objdump_tsc_reads(const std::string& elf_path, const std::str
         std::istringstream instruction(tab + 1);
         std::string mnemonic;
         instruction >> mnemonic;
-        if (mnemonic != "rdtsc" && mnemonic != "rdtscp") {
+        if (!mnemonics.count(mnemonic)) {
             continue;
         }
         uint64_t address = std::strtoull(line, nullptr, 16);
@@ -77,9 +78,15 @@ std::set<uint64_t> objdump_tsc_reads(const std::string& elf_path, const std::str
     return found;
 }
 
-std::set<uint64_t> addresses_of(const TscReadScan& scan) {
+// The addresses objdump disassembles as rdtsc or rdtscp, in [low, high).
+std::set<uint64_t> objdump_tsc_reads(const std::string& elf_path, const std::string& section,
+                                     uint64_t low, uint64_t high) {
+    return objdump_addresses(elf_path, section, low, high, {"rdtsc", "rdtscp"});
+}
+
+std::set<uint64_t> addresses_of(const std::vector<TscReadSite>& sites) {
     std::set<uint64_t> out;
-    for (const TscReadSite& site : scan.sites) {
+    for (const TscReadSite& site : sites) {
         out.insert(site.virtual_address);
     }
     return out;
@@ -202,7 +209,7 @@ TEST_CASE("TSC reads: the micro-guest's, as objdump finds them") {
 
     std::set<uint64_t> expected = objdump_tsc_reads(KRR_MICRO_GUEST_ELF, ".text", 0, ~0ULL);
     REQUIRE(!expected.empty()); // micro_guest.c reads the TSC
-    CHECK(addresses_of(scan) == expected);
+    CHECK(addresses_of(scan.sites) == expected);
     CHECK(scan.sites.size() == expected.size());
     check_site_bytes(memory, scan, [](uint64_t v) { return v; }); // identity mapped
     CHECK(scan.symbols_unmapped == 0);
@@ -221,7 +228,7 @@ TEST_CASE("TSC reads: decoded, not matched as bytes; bounded by _stext/_etext") 
         const std::vector<uint8_t> before = snapshot(guest.memory);
         TscReadScan scan = find_tsc_read_sites(guest.memory, kPml4, symbols);
         CHECK(snapshot(guest.memory) == before); // no accessed bits, nothing written
-        CHECK(addresses_of(scan) ==
+        CHECK(addresses_of(scan.sites) ==
               std::set<uint64_t>{kText + 0x11, kText + 0x13, kText + 0xfff, kText + 0x1100});
         REQUIRE(scan.sites.size() == 4);
         CHECK(scan.sites[0].physical_address == kPage0 + 0x11);
@@ -243,8 +250,9 @@ TEST_CASE("TSC reads: decoded, not matched as bytes; bounded by _stext/_etext") 
         const std::vector<uint8_t> before = snapshot(guest.memory);
         TscReadScan scan = find_tsc_read_sites(guest.memory, kPml4, symbols);
         CHECK(snapshot(guest.memory) == before); // no accessed bits, nothing written
-        CHECK(addresses_of(scan) == std::set<uint64_t>{kText + 0x11, kText + 0x13, kText + 0xfff,
-                                                       kText + 0x1100, kText + 0x1800});
+        CHECK(addresses_of(scan.sites) == std::set<uint64_t>{kText + 0x11, kText + 0x13,
+                                                             kText + 0xfff, kText + 0x1100,
+                                                             kText + 0x1800});
         CHECK(scan.symbols_scanned == 7);
         CHECK(scan.symbols_unmapped == 2); // f_unmapped, f_no_execute
         CHECK(scan.decode_errors == 1);
@@ -344,17 +352,32 @@ TEST_CASE("provisioned kernel: the TSC reads in its text, as objdump finds them"
     const uint64_t stext = symbols.address_of("_stext").value();
     const uint64_t etext = symbols.address_of("_etext").value();
     std::set<uint64_t> expected = objdump_tsc_reads(path, ".text", stext, etext);
+    std::set<uint64_t> fxsaves =
+        objdump_addresses(path, ".text", stext, etext, {"fxsave", "fxsave64"});
     unlink(path);
 
     REQUIRE(!expected.empty());
-    CHECK(addresses_of(scan) == expected);
+    CHECK(addresses_of(scan.sites) == expected);
     check_site_bytes(memory, scan, [&](uint64_t v) { return v - kStartKernelMap; });
+    // The FXSAVEs (signal frames, context switches) are found the same way.
+    REQUIRE(!fxsaves.empty());
+    CHECK(addresses_of(scan.fxsave_sites) == fxsaves);
+    for (const TscReadSite& site : scan.fxsave_sites) {
+        uint8_t bytes[4] = {};
+        REQUIRE(memory.read(site.virtual_address - kStartKernelMap, {bytes, 4}));
+        const unsigned rex = (bytes[0] & 0xf0) == 0x40 ? 1 : 0; // fxsave64 has REX.W
+        CHECK(bytes[rex] == 0x0f);
+        CHECK(bytes[rex + 1] == 0xae);
+        CHECK(((bytes[rex + 2] >> 3) & 7) == 0); // /0
+        CHECK(site.length >= 3 + rex);
+    }
     CHECK(scan.symbols_unmapped == 0);
     uint64_t rdtscp = 0;
     for (const TscReadSite& site : scan.sites) {
         rdtscp += site.rdtscp;
     }
     MESSAGE("default kernel text [_stext, _etext): ", scan.sites.size(), " TSC reads (", rdtscp,
-            " rdtscp) in ", scan.symbols_scanned, " symbols, ", scan.instructions_decoded,
-            " instructions, ", scan.decode_errors, " decode errors; objdump: ", expected.size());
+            " rdtscp) and ", scan.fxsave_sites.size(), " FXSAVEs in ", scan.symbols_scanned,
+            " symbols, ", scan.instructions_decoded, " instructions, ", scan.decode_errors,
+            " decode errors; objdump: ", expected.size());
 }
