@@ -14,13 +14,17 @@ uint64_t register_hash(const VcpuState& state) {
     return checksum64(trace::encode_vcpu_state(state));
 }
 
-uint64_t machine_register_hash(std::span<const VcpuState> vcpus) {
+namespace {
+
+// One vCPU's hash as it is; several vCPUs': the checksum of theirs in order.
+uint64_t combine_vcpu_hashes(std::span<const VcpuState> vcpus,
+                             uint64_t (*vcpu_hash)(const VcpuState&)) {
     if (vcpus.size() == 1) {
-        return register_hash(vcpus[0]);
+        return vcpu_hash(vcpus[0]);
     }
     std::vector<uint8_t> hashes;
     for (const VcpuState& vcpu : vcpus) {
-        const uint64_t h = register_hash(vcpu);
+        const uint64_t h = vcpu_hash(vcpu);
         for (int i = 0; i < 8; ++i) {
             hashes.push_back(static_cast<uint8_t>(h >> (8 * i)));
         }
@@ -28,18 +32,14 @@ uint64_t machine_register_hash(std::span<const VcpuState> vcpus) {
     return checksum64(hashes);
 }
 
+} // namespace
+
+uint64_t machine_register_hash(std::span<const VcpuState> vcpus) {
+    return combine_vcpu_hashes(vcpus, register_hash);
+}
+
 uint64_t machine_register_hash_without_counts(std::span<const VcpuState> vcpus) {
-    if (vcpus.size() == 1) {
-        return register_hash_without_count(vcpus[0]);
-    }
-    std::vector<uint8_t> hashes;
-    for (const VcpuState& vcpu : vcpus) {
-        const uint64_t h = register_hash_without_count(vcpu);
-        for (int i = 0; i < 8; ++i) {
-            hashes.push_back(static_cast<uint8_t>(h >> (8 * i)));
-        }
-    }
-    return checksum64(hashes);
+    return combine_vcpu_hashes(vcpus, register_hash_without_count);
 }
 
 uint64_t page_hash(const uint8_t* page) {

@@ -135,6 +135,19 @@ trace::TraceMetadata trace_metadata(const GuestRunOptions& options, const Machin
     return m;
 }
 
+// Tells a helper thread to end (`done`) and joins it, however the scope
+// that started it is left.
+struct StopThread {
+    std::atomic<bool>& done;
+    std::thread& thread;
+    ~StopThread() {
+        done = true;
+        if (thread.joinable()) {
+            thread.join();
+        }
+    }
+};
+
 // The guest's TSC reads to trap while recording under KVM (and the CPUIDs
 // and FXSAVEs this PVM gets wrong, tsc_read_sites.h), found in its
 // text through `symbols_path` (System.map format) and the page tables at
@@ -465,16 +478,7 @@ GuestRunResult run_guest(const GuestRunOptions& options,
             }
         });
     }
-    struct StopInputReader {
-        std::atomic<bool>& done;
-        std::thread& thread;
-        ~StopInputReader() {
-            done = true;
-            if (thread.joinable()) {
-                thread.join();
-            }
-        }
-    } stop_input_reader{input_done, input_reader};
+    StopThread stop_input_reader{input_done, input_reader};
     std::unordered_map<uint64_t, uint64_t> rip_samples;
     if (options.profile) {
         emulator.set_rip_profile(&rip_samples);
@@ -503,16 +507,7 @@ GuestRunResult run_guest(const GuestRunOptions& options,
             }
         });
         // Joined however the loop is left (an accelerator's error too).
-        struct JoinRelay {
-            std::atomic<bool>& done;
-            std::thread& thread;
-            ~JoinRelay() {
-                done = true;
-                if (thread.joinable()) {
-                    thread.join();
-                }
-            }
-        } join_relay{done, relay};
+        StopThread stop_relay{done, relay};
         for (;;) {
             outcome = kvm_run ? kvm_run->run(&halt_run)
                               : emulator.run(options.max_instructions, &halt_run);
@@ -538,8 +533,6 @@ GuestRunResult run_guest(const GuestRunOptions& options,
             }
             break;
         }
-        done = true;
-        relay.join();
     }
     result.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -453,10 +453,7 @@ bool KvmAccelerator::take_turns(AcceleratorStop& stop) {
     // Not while KVM is delivering an event (an exception caught mid-way by
     // a kick): the state cannot be read out then. The next exit will do.
     complete_pending_exit();
-    kvm_vcpu_events events{};
-    kvm_ioctl(vcpu_->fd(), KVM_GET_VCPU_EVENTS, &events, "reading pending events");
-    if (events.exception.injected || events.exception.pending || events.interrupt.injected ||
-        events.nmi.injected)
+    if (event_in_flight(vcpu_->fd()))
         return true;
     // Nor in the half-done SYSCALL this PVM leaves (RIP on the LSTAR it is
     // shown, at CPL 3): that state is no instruction boundary, and the
@@ -548,10 +545,7 @@ KvmAccelerator::Delivery KvmAccelerator::deliver_in_emulator(bool nmi, Accelerat
     complete_pending_exit();
     // So would an exception KVM has begun to deliver (caught by a kick):
     // let KVM finish it first.
-    kvm_vcpu_events events{};
-    kvm_ioctl(vcpu_->fd(), KVM_GET_VCPU_EVENTS, &events, "reading pending events");
-    if (events.exception.injected || events.exception.pending || events.interrupt.injected ||
-        events.nmi.injected)
+    if (event_in_flight(vcpu_->fd()))
         return Delivery::NotNow;
     VcpuState& vcpu = machine_.vcpu(current_);
     vcpu.cpu = read_state();

@@ -391,10 +391,20 @@ void write_kvm_state(int vcpu_fd, const CpuState& cpu, uint64_t virtual_tsc) {
     write_kvm_registers(vcpu_fd, to_kvm(cpu, virtual_tsc));
 }
 
+bool event_in_flight(const kvm_vcpu_events& events) {
+    return events.exception.injected || events.exception.pending || events.interrupt.injected ||
+           events.nmi.injected;
+}
+
+bool event_in_flight(int vcpu_fd) {
+    kvm_vcpu_events events{};
+    kvm_ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &events, "reading pending events");
+    return event_in_flight(events);
+}
+
 CpuState read_kvm_state(int vcpu_fd, uint64_t virtual_tsc) {
     KvmCpuRegisters k = read_kvm_registers(vcpu_fd);
-    if (k.events.exception.injected || k.events.exception.pending || k.events.interrupt.injected ||
-        k.events.nmi.injected)
+    if (event_in_flight(k.events))
         throw Error("KVM: reading the vCPU state",
                     "an event is being delivered (exception " +
                         std::to_string(k.events.exception.nr) + " injected/pending " +

@@ -52,6 +52,12 @@ CpuState from_kvm(const KvmCpuRegisters& kvm, uint64_t virtual_tsc);
 void write_kvm_registers(int vcpu_fd, const KvmCpuRegisters& kvm);
 KvmCpuRegisters read_kvm_registers(int vcpu_fd);
 
+// True while KVM is delivering an event (an exception, interrupt or NMI
+// injected or pending, not yet in the guest's state): CpuState has no place
+// for one, so the state cannot be read out then.
+bool event_in_flight(const kvm_vcpu_events& events);
+bool event_in_flight(int vcpu_fd);
+
 // Load `cpu` into the vCPU / read it back (krr::Error on a refused value).
 // Reading fails when KVM holds an event CpuState cannot carry (an injected
 // interrupt or exception not delivered yet): complete the entry first.
