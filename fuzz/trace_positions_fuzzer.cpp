@@ -107,7 +107,7 @@ std::vector<std::vector<uint8_t>> seeds() {
     encode_log_record(chunk, input(InputKind::PortRead, 0x1002, std::nullopt));
     encode_log_record(chunk, input(InputKind::Nmi, 0x1004, seed_position(2, {})));
     encode_log_record(chunk, ConsoleRecord{0, kUnresolvedCount, {'o', 'k', '\n'}});
-    encode_log_record(chunk, StateHashRecord{0, kUnresolvedCount, 1, 2, {3}, {4, 5}});
+    encode_log_record(chunk, StateHashRecord{0, kUnresolvedCount, 1, 2, {3}, {4, 5}, {}});
     out.push_back(with_mode(kLogChunk, chunk.data()));
     krr::ByteWriter one;
     encode_log_record(one, input(InputKind::Interrupt, 0x2000, seed_position(3, {262143})));

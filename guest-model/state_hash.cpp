@@ -67,7 +67,7 @@ uint64_t memory_hash(const std::vector<uint64_t>& pages) {
     return checksum64(std::span(reinterpret_cast<const uint8_t*>(pages.data()), pages.size() * 8));
 }
 
-uint64_t register_hash_without_count(const VcpuState& state) {
+VcpuState without_count(const VcpuState& state) {
     VcpuState copy = state;
     copy.instructions_retired = 0;
     // A KVM reports the hidden part of an unusable (null) segment its own
@@ -84,7 +84,11 @@ uint64_t register_hash_without_count(const VcpuState& state) {
             s = kept;
         }
     }
-    return register_hash(copy);
+    return copy;
+}
+
+uint64_t register_hash_without_count(const VcpuState& state) {
+    return register_hash(without_count(state));
 }
 
 uint64_t exact_page_hash(const uint8_t* page) {

@@ -29,9 +29,11 @@ uint64_t memory_hash(const std::vector<uint64_t>& pages);
 // One 4 KiB page's hash, accessed bits of entry-like words masked.
 uint64_t page_hash(const uint8_t* page);
 
-// A register hash without what only the emulator counts: the state with
-// instructions_retired cleared. KVM recordings store it, because the
-// recorder does not know the count (their final state is compared on it).
+// What a KVM recording's final state is compared on: the state with
+// instructions_retired cleared (the recorder does not know the count), and
+// of an unusable segment only what is used of it (see state_hash.cpp).
+VcpuState without_count(const VcpuState& state);
+// Its register hash: KVM recordings store it.
 uint64_t register_hash_without_count(const VcpuState& state);
 // The same for a machine: every vCPU's registers without their counts
 // (one vCPU: register_hash_without_count).

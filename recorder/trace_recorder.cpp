@@ -18,6 +18,13 @@ trace::StateHashRecord state_hash_record(std::span<const VcpuState> vcpus, unsig
     h.page_hashes = page_hashes(memory);
     h.memory_hash = memory_hash(h.page_hashes);
     h.vcpu_state = trace::encode_vcpu_state(vcpu);
+    if (vcpus.size() > 1) {
+        for (size_t i = 0; i < vcpus.size(); ++i) {
+            if (i != current) {
+                h.other_vcpu_states.push_back(trace::encode_vcpu_state(vcpus[i]));
+            }
+        }
+    }
     return h;
 }
 

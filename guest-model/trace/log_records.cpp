@@ -139,11 +139,18 @@ void encode_log_record(ByteWriter& w, const LogRecord& record) {
             b.varint(h->instruction_count);
             b.u64(h->register_hash);
             b.u64(h->memory_hash);
-            if (!h->vcpu_state.empty() || !h->page_hashes.empty()) {
+            if (!h->vcpu_state.empty() || !h->page_hashes.empty() ||
+                !h->other_vcpu_states.empty()) {
                 b.blob(h->vcpu_state);
                 b.varint(h->page_hashes.size());
                 for (uint64_t page : h->page_hashes) {
                     b.u64(page);
+                }
+                if (!h->other_vcpu_states.empty()) {
+                    b.varint(h->other_vcpu_states.size());
+                    for (const std::vector<uint8_t>& state : h->other_vcpu_states) {
+                        b.blob(state);
+                    }
                 }
             }
         });
@@ -202,6 +209,16 @@ std::vector<LogRecord> decode_log_chunk(std::span<const uint8_t> payload,
                 h.page_hashes.reserve(static_cast<size_t>(pages));
                 for (uint64_t i = 0; i < pages; ++i) {
                     h.page_hashes.push_back(b.u64());
+                }
+                if (!b.at_end()) {
+                    // At most one state per vCPU krr can run, each a blob.
+                    uint64_t others = b.count(1);
+                    if (others >= kMaxVcpus) {
+                        b.fail("state hash with " + std::to_string(others) + " other vCPU states");
+                    }
+                    for (uint64_t i = 0; i < others; ++i) {
+                        h.other_vcpu_states.push_back(b.blob(kMaxUncompressedChunk));
+                    }
                 }
             }
             records.emplace_back(std::move(h));

@@ -101,6 +101,10 @@ struct StateHashRecord {
     // and one hash per 4 KiB page of guest memory.
     std::vector<uint8_t> vcpu_state;
     std::vector<uint64_t> page_hashes;
+    // With several vCPUs, after those: the other vCPUs' states
+    // (encode_vcpu_state), in vCPU order, so that a report can say which
+    // vCPU differs and how.
+    std::vector<std::vector<uint8_t>> other_vcpu_states;
 
     bool operator==(const StateHashRecord&) const = default;
 };

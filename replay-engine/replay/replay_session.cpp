@@ -743,9 +743,9 @@ void ReplaySession::Impl::check_state(const trace::StateHashRecord& h) {
     std::vector<uint64_t> pages = page_hashes(memory_);
     // A recording under KVM does not know the emulator's counts: its hash
     // leaves them out (TraceRecorder::finish).
-    const bool without_count = recorded_under_kvm_;
-    bool registers_equal = (without_count ? machine_register_hash_without_counts(vcpus_)
-                                          : machine_register_hash(vcpus_)) == h.register_hash;
+    const bool counts_unknown = recorded_under_kvm_;
+    bool registers_equal = (counts_unknown ? machine_register_hash_without_counts(vcpus_)
+                                           : machine_register_hash(vcpus_)) == h.register_hash;
     bool memory_equal = memory_hash(pages) == h.memory_hash;
     if (registers_equal && memory_equal) {
         return;
@@ -754,11 +754,32 @@ void ReplaySession::Impl::check_state(const trace::StateHashRecord& h) {
     o << "state hash mismatch at instruction " << h.instruction_count << ":";
     o << (registers_equal ? "" : " registers") << (memory_equal ? "" : " memory") << "\n";
     if (!registers_equal && !h.vcpu_state.empty()) {
-        VcpuState recorded = trace::decode_vcpu_state(h.vcpu_state);
-        if (without_count) {
-            recorded.instructions_retired = vcpu().instructions_retired;
+        // Each recorded vCPU against the same vCPU here (a record of
+        // several vCPUs keeps them all since other_vcpu_states; before, the
+        // one that ran).
+        std::vector<VcpuState> recorded{trace::decode_vcpu_state(h.vcpu_state)};
+        for (const std::vector<uint8_t>& state : h.other_vcpu_states) {
+            recorded.push_back(trace::decode_vcpu_state(state));
         }
-        o << "  registers:\n" << register_differences(recorded, vcpu());
+        o << "  registers:\n";
+        for (const VcpuState& r : recorded) {
+            if (r.id >= vcpus_.size()) {
+                o << "    the record holds vCPU " << r.id << ", which this machine lacks\n";
+                continue;
+            }
+            const VcpuState& here = vcpus_[r.id];
+            const std::string differences =
+                counts_unknown ? register_differences(without_count(r), without_count(here))
+                               : register_differences(r, here);
+            if (!differences.empty() && vcpus_.size() > 1) {
+                o << "   vCPU " << r.id << ":\n";
+            }
+            o << differences;
+        }
+        if (vcpus_.size() > 1 && recorded.size() == 1) {
+            o << "    (the record keeps vCPU " << recorded[0].id
+              << "'s state only: another vCPU's may differ)\n";
+        }
     }
     if (!memory_equal && h.page_hashes.size() == pages.size()) {
         size_t shown = 0, differing = 0;

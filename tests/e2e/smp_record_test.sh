@@ -9,14 +9,16 @@
 # outcome (they vary the interleaving). krr timeline puts each event on its
 # vCPU. Then `krr repro --smp 2` on the
 # racy samples: each crashes, replays verified, and the trace replays again.
-# krr-tui (in tmux) names each row's vCPU and the detail's.
-# Usage: smp_record_test.sh KRR WORKLOAD COUNT SAMPLES_DIR KRR_TUI
+# krr-tui (in tmux) names each row's vCPU and the detail's. A copy whose
+# final state hash says another R15 for vCPU 2 fails --verify naming vCPU 2.
+# Usage: smp_record_test.sh KRR WORKLOAD COUNT SAMPLES_DIR KRR_TUI MUTATE
 set -u
 krr="$1"
 workload="$2"
 count="$3"
 samples="$4"
 tui="$5"
+mutate="$6"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -82,6 +84,21 @@ if [ "$pinned" -gt 0 ] && [ "$misplaced" -eq 0 ] && [ "$cpus_seen" = "cpu0 cpu1 
     pass "krr timeline: switches on $cpus_seen; all $pinned switches to swapper/N or migration/N are on cpuN"
 else
     fail "krr timeline: $pinned per-CPU thread switches, $misplaced on another CPU, CPUs '$cpus_seen': $(head -3 "$work/timeline.out" "$work/timeline.err")"
+fi
+
+# A divergence in a vCPU that was not running at the end is reported as
+# that vCPU's (the state hash keeps every vCPU's state).
+if "$mutate" "$work/smp4-1" "$work/smp4-1-changed" vcpu-state 2 >"$work/mutate.out" 2>&1; then
+    "$krr" replay --verify -q "$work/smp4-1-changed" >/dev/null 2>"$work/changed.err"
+    rc=$?
+    if [ $rc -eq 4 ] && grep -q "^   vCPU 2:" "$work/changed.err" &&
+        grep -q "r15: recorded" "$work/changed.err"; then
+        pass "a final state differing in vCPU 2's r15 fails --verify naming it: $(grep -A1 '^   vCPU 2:' "$work/changed.err" | tail -1 | sed 's/^ *//')"
+    else
+        fail "vCPU 2's changed r15 (rc $rc): $(head -8 "$work/changed.err")"
+    fi
+else
+    fail "trace_mutate vcpu-state: $(cat "$work/mutate.out")"
 fi
 
 socket=krr-smp-tui-$$

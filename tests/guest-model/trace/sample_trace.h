@@ -116,16 +116,21 @@ inline std::vector<trace::LogRecord> sample_records(size_t n) {
     for (size_t i = 0; i < n; ++i) {
         switch (i % 3) {
         case 0:
-            out.emplace_back(trace::InputRecord{static_cast<uint8_t>(1 + i % 6), 0, 100 * i,
-                                                0xffffffff81000000ULL + i, 0x3f8 + i % 8, 1,
-                                                i * 0x1234567ULL, {}});
+            out.emplace_back(trace::InputRecord{static_cast<uint8_t>(1 + i % 6),
+                                                0,
+                                                100 * i,
+                                                0xffffffff81000000ULL + i,
+                                                0x3f8 + i % 8,
+                                                1,
+                                                i * 0x1234567ULL,
+                                                {}});
             break;
         case 1:
             out.emplace_back(trace::ConsoleRecord{0, 100 * i, {'l', 'i', 'n', 'e', '\n'}});
             break;
         default:
-            out.emplace_back(
-                trace::StateHashRecord{0, 100 * i, 0xabcdef00ULL + i, 0x12345600ULL + i, {}, {}});
+            out.emplace_back(trace::StateHashRecord{
+                0, 100 * i, 0xabcdef00ULL + i, 0x12345600ULL + i, {}, {}, {}});
             break;
         }
     }

@@ -222,8 +222,8 @@ TEST_CASE("record end and snapshot end round-trip") {
 }
 
 TEST_CASE("a state hash's divergence detail round-trips and old bodies still decode") {
-    StateHashRecord detailed{0, 77, 1, 2, {9, 8, 7}, {0x1111, 0x2222, 0x3333}};
-    StateHashRecord plain{0, 78, 3, 4, {}, {}};
+    StateHashRecord detailed{0, 77, 1, 2, {9, 8, 7}, {0x1111, 0x2222, 0x3333}, {}};
+    StateHashRecord plain{0, 78, 3, 4, {}, {}, {}};
     krr::ByteWriter w;
     encode_log_record(w, detailed);
     encode_log_record(w, plain);
@@ -245,6 +245,36 @@ TEST_CASE("a state hash's divergence detail round-trips and old bodies still dec
     bad.varint(body.size());
     bad.bytes(body.data());
     CHECK_THROWS_AS(decode_log_chunk(bad.data(), skipped), krr::Error);
+}
+
+TEST_CASE("a state hash of several vCPUs keeps every other vCPU's state") {
+    StateHashRecord several{1, 80, 5, 6, {1, 2}, {0x4444}, {{3, 4, 5}, {}, {6}}};
+    StateHashRecord one{0, 81, 7, 8, {1, 2}, {0x5555}, {}};
+    krr::ByteWriter w;
+    encode_log_record(w, several);
+    encode_log_record(w, one);
+    std::map<uint8_t, uint64_t> skipped;
+    auto back = decode_log_chunk(w.data(), skipped);
+    REQUIRE(back.size() == 2);
+    CHECK(back[0] == LogRecord(several));
+    CHECK(back[1] == LogRecord(one));
+    // More other states than vCPUs krr can have, or one cut short: malformed.
+    for (uint64_t others : {uint64_t{kMaxVcpus}, uint64_t{2}}) {
+        krr::ByteWriter bad;
+        krr::ByteWriter body;
+        body.varint(0);
+        body.varint(82);
+        body.u64(5);
+        body.u64(6);
+        body.blob(std::vector<uint8_t>{});
+        body.varint(0);
+        body.varint(others);
+        body.blob(std::vector<uint8_t>{1});
+        bad.u8(3); // RecordKind::StateHash
+        bad.varint(body.size());
+        bad.bytes(body.data());
+        CHECK_THROWS_AS(decode_log_chunk(bad.data(), skipped), krr::Error);
+    }
 }
 
 namespace {

@@ -278,8 +278,8 @@ TEST_CASE("apply_positions fills exactly the unresolved records, in order") {
         static_cast<uint8_t>(InputKind::Interrupt), 0, U, 0x2000, 0x20, 0, 0, sample_position(1)};
     InputRecord resolved_input{static_cast<uint8_t>(InputKind::Rdtsc), 0, 55, 0x3000, 0, 8, 9, {}};
     ConsoleRecord console{0, U, {'h', 'i'}};
-    StateHashRecord hash{0, U, 1, 2, {}, {}};
-    StateHashRecord resolved_hash{0, 66, 3, 4, {}, {}};
+    StateHashRecord hash{0, U, 1, 2, {}, {}, {}};
+    StateHashRecord resolved_hash{0, 66, 3, 4, {}, {}, {}};
     RecordEnd end{"guest exited", 0, U, sample_position(2)};
 
     std::vector<LogRecord> records{port, resolved_input, irq, console, resolved_hash, hash, end};
