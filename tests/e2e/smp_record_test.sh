@@ -22,6 +22,7 @@ mutate="$6"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
+. "$(dirname "$0")/smp_race_lib.sh"
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
 
@@ -38,8 +39,8 @@ for n in 2 4; do
         rc=$?
         record_seconds=$(awk -v a="$(date +%s.%N)" -v b="$start" -v t="$record_seconds" \
             'BEGIN { printf "%.1f", t + a - b }')
-        recorded=$(tr -d '\r' <"$work/rec.out" | grep '^outcome: ')
-        cpus=$(tr -d '\r' <"$work/rec.out" | sed -n 's/^counters ran on cpus: //p' | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//')
+        smp_race_result "$work/rec.out"
+        recorded=$outcome
         if [ $rc -ne 0 ] || [ -z "$recorded" ]; then
             fail "--smp $n seed $seed: record exited $rc: $(tail -n 2 "$work/rec.out" "$work/rec.err")"
             continue
@@ -47,15 +48,11 @@ for n in 2 4; do
         if [ "$cpus" != "$expected_cpus" ]; then
             fail "--smp $n seed $seed: the counters ran on CPUs '$cpus', not '$expected_cpus'"
         fi
-        "$krr" replay --verify "$trace" >"$work/rep.out" 2>"$work/rep.err"
-        rc=$?
-        replayed=$(tr -d '\r' <"$work/rep.out" | grep '^outcome: ')
-        if [ $rc -eq 0 ] && grep -q "state hashes verified" "$work/rep.err" &&
-            [ "$replayed" = "$recorded" ]; then
+        if replays_verified "$trace" "$recorded" "$work"; then
             verified=$((verified + 1))
             echo "$recorded" >>"$work/outcomes$n"
         else
-            fail "--smp $n seed $seed: replay (rc $rc): $(tail -n 3 "$work/rep.err"); recorded '$recorded', replayed '$replayed'"
+            fail "--smp $n seed $seed: replay (rc $replay_rc): $(tail -n 3 "$work/rep.err"); recorded '$recorded', replayed '$replayed'"
         fi
     done
     distinct=$(sort -u "$work/outcomes$n" | wc -l)
