@@ -14,11 +14,8 @@
 # Usage: krr_record_kvm_test.sh KRR MICRO_GUEST_BIN MICRO_GUEST_MAP WORKLOAD N M
 set -u
 krr=$1 image=$2 map=$3 workload=$4 micro_runs=$5 linux_runs=$6
-cache="${KRR_CACHE:-$HOME/.cache/krr}"
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-    echo "SKIPPED: /dev/kvm is not usable here"
-    exit 77
-fi
+. "$(dirname "$0")/kvm_test_lib.sh"
+skip_without_kvm
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0
@@ -112,10 +109,7 @@ case "$status:$msg" in
 esac
 
 # Linux: booted in the emulator, recorded under KVM from the command on.
-if [ ! -e "$cache/kernels/default/vmlinuz" ]; then
-    echo "FAIL: no default guest kernel in $cache; run ./scripts/setup"
-    exit 1
-fi
+require_default_kernel
 linux_ok=0
 i=1
 while [ "$i" -le "$linux_runs" ]; do

@@ -7,10 +7,8 @@
 # Usage: krr_repro_kvm_test.sh KRR SAMPLES_DIR
 set -u
 krr=$1 samples=$2
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-    echo "SKIPPED: /dev/kvm is not usable here"
-    exit 77
-fi
+. "$(dirname "$0")/kvm_test_lib.sh"
+skip_without_kvm
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0

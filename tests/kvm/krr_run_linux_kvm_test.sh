@@ -7,15 +7,9 @@
 # without a usable /dev/kvm. Usage: krr_run_linux_kvm_test.sh KRR
 set -u
 krr=$1
-cache="${KRR_CACHE:-$HOME/.cache/krr}"
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-    echo "SKIPPED: /dev/kvm is not usable here"
-    exit 77
-fi
-if [ ! -e "$cache/kernels/default/vmlinuz" ]; then
-    echo "FAIL: no default guest kernel in $cache; run ./scripts/setup"
-    exit 1
-fi
+. "$(dirname "$0")/kvm_test_lib.sh"
+skip_without_kvm
+require_default_kernel
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0
