@@ -221,59 +221,62 @@ TEST_CASE("record end and snapshot end round-trip") {
     CHECK(decode_device_state(encode_device_state(d)) == d);
 }
 
-TEST_CASE("a state hash's divergence detail round-trips and old bodies still decode") {
-    StateHashRecord detailed{0, 77, 1, 2, {9, 8, 7}, {0x1111, 0x2222, 0x3333}, {}};
-    StateHashRecord plain{0, 78, 3, 4, {}, {}, {}};
+namespace {
+
+// Both records through one log chunk and back, unchanged.
+void check_round_trip(const StateHashRecord& first, const StateHashRecord& second) {
     krr::ByteWriter w;
-    encode_log_record(w, detailed);
-    encode_log_record(w, plain);
+    encode_log_record(w, first);
+    encode_log_record(w, second);
     std::map<uint8_t, uint64_t> skipped;
     auto back = decode_log_chunk(w.data(), skipped);
     REQUIRE(back.size() == 2);
-    CHECK(back[0] == LogRecord(detailed));
-    CHECK(back[1] == LogRecord(plain));
-    // A page-hash count larger than the body can hold is malformed.
-    krr::ByteWriter bad;
+    CHECK(back[0] == LogRecord(first));
+    CHECK(back[1] == LogRecord(second));
+}
+
+// A state hash body up to its (empty) vCPU state, for malformed bodies.
+krr::ByteWriter state_hash_body_start(uint64_t instruction_count) {
     krr::ByteWriter body;
     body.varint(0);
-    body.varint(79);
+    body.varint(instruction_count);
     body.u64(5);
     body.u64(6);
     body.blob(std::vector<uint8_t>{});
+    return body;
+}
+
+// `body` framed as a state hash record, decoded.
+void decode_state_hash_body(const krr::ByteWriter& body) {
+    krr::ByteWriter chunk;
+    chunk.u8(3); // RecordKind::StateHash
+    chunk.varint(body.size());
+    chunk.bytes(body.data());
+    std::map<uint8_t, uint64_t> skipped;
+    (void)decode_log_chunk(chunk.data(), skipped);
+}
+
+} // namespace
+
+TEST_CASE("a state hash's divergence detail round-trips and old bodies still decode") {
+    check_round_trip({0, 77, 1, 2, {9, 8, 7}, {0x1111, 0x2222, 0x3333}, {}},
+                     {0, 78, 3, 4, {}, {}, {}});
+    // A page-hash count larger than the body can hold is malformed.
+    krr::ByteWriter body = state_hash_body_start(79);
     body.varint(1000);
-    bad.u8(3); // RecordKind::StateHash
-    bad.varint(body.size());
-    bad.bytes(body.data());
-    CHECK_THROWS_AS(decode_log_chunk(bad.data(), skipped), krr::Error);
+    CHECK_THROWS_AS(decode_state_hash_body(body), krr::Error);
 }
 
 TEST_CASE("a state hash of several vCPUs keeps every other vCPU's state") {
-    StateHashRecord several{1, 80, 5, 6, {1, 2}, {0x4444}, {{3, 4, 5}, {}, {6}}};
-    StateHashRecord one{0, 81, 7, 8, {1, 2}, {0x5555}, {}};
-    krr::ByteWriter w;
-    encode_log_record(w, several);
-    encode_log_record(w, one);
-    std::map<uint8_t, uint64_t> skipped;
-    auto back = decode_log_chunk(w.data(), skipped);
-    REQUIRE(back.size() == 2);
-    CHECK(back[0] == LogRecord(several));
-    CHECK(back[1] == LogRecord(one));
+    check_round_trip({1, 80, 5, 6, {1, 2}, {0x4444}, {{3, 4, 5}, {}, {6}}},
+                     {0, 81, 7, 8, {1, 2}, {0x5555}, {}});
     // More other states than vCPUs krr can have, or one cut short: malformed.
     for (uint64_t others : {uint64_t{kMaxVcpus}, uint64_t{2}}) {
-        krr::ByteWriter bad;
-        krr::ByteWriter body;
-        body.varint(0);
-        body.varint(82);
-        body.u64(5);
-        body.u64(6);
-        body.blob(std::vector<uint8_t>{});
-        body.varint(0);
+        krr::ByteWriter body = state_hash_body_start(82);
+        body.varint(0); // no page hashes
         body.varint(others);
         body.blob(std::vector<uint8_t>{1});
-        bad.u8(3); // RecordKind::StateHash
-        bad.varint(body.size());
-        bad.bytes(body.data());
-        CHECK_THROWS_AS(decode_log_chunk(bad.data(), skipped), krr::Error);
+        CHECK_THROWS_AS(decode_state_hash_body(body), krr::Error);
     }
 }
 
